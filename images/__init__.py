@@ -1,0 +1,1 @@
+"""images package of the Pi cluster appliance."""

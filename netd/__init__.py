@@ -1,0 +1,1 @@
+"""netd package of the Pi cluster appliance."""

@@ -1,0 +1,1 @@
+"""provisioning package of the Pi cluster appliance."""
