@@ -1,7 +1,9 @@
 """Events published inside the network daemon.
 
-The DHCP server publishes lease events; DNS, routes, the registry writer and
-the web page subscribe. The bus is in-process and asyncio-only: publishing
+The DHCP server publishes lease events; the registry writer records them,
+allocates pod CIDRs and publishes node events; DNS, routes and the web page
+follow node events (and take a snapshot of all nodes when they start or are
+told to resync). The bus is in-process and asyncio-only: publishing
 never blocks the publisher (each subscriber has its own bounded queue, and a
 subscriber that falls behind loses the oldest events and is told to resync).
 """
@@ -12,7 +14,7 @@ import asyncio
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 
 class LeaseChange(enum.Enum):
@@ -45,12 +47,43 @@ class LeaseEvent:
     """Unix time the lease ends (0 for released/expired/declined)."""
 
 
+class NodeChange(enum.Enum):
+    """What happened to a node in the registry."""
+
+    UPSERTED = "upserted"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """What DNS and routes need to know of one node (the registry is the source of truth)."""
+
+    name: str
+    """Node name (a DNS label), e.g. node-1."""
+    address: IPv4Address | None
+    """Current LAN address, None while it has none."""
+    mac: str | None
+    """Hardware address, lower-case colon form."""
+    pod_cidr: IPv4Network | None
+    """This node's slice of the pod network, None until allocated."""
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """The registry's view of a node changed (published after the change is committed)."""
+
+    change: NodeChange
+    """Upserted or removed."""
+    node: NodeRecord
+    """The node as it now is (for REMOVED: as it was)."""
+
+
 @dataclass(frozen=True)
 class Resync:
     """A subscriber missed events and must rebuild its view from the source of truth."""
 
 
-Event = LeaseEvent | Resync
+Event = LeaseEvent | NodeEvent | Resync
 
 
 class EventBus:

@@ -1,8 +1,37 @@
-"""The shape every netd service (dhcp, dns, nat, routes) has, so the daemon can run any subset."""
+"""The shape every netd service (dhcp, dns, nat, routes) has, so the daemon can run any subset.
+
+Each service module exposes `create(ctx: NetdContext) -> Service`; the daemon
+imports them by name (dhcp: netd.dhcp.service, dns: netd.dns.service,
+nat: netd.nat, routes: netd.routes) and starts the ones `--only` selects.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
+
+from appliance.config_model import Config
+from netd.events import EventBus, NodeRecord
+
+
+def _no_nodes() -> list[NodeRecord]:
+    return []
+
+
+@dataclass
+class NetdContext:
+    """What the daemon hands every service's `create(ctx)` factory."""
+
+    config: Config
+    """The validated cluster.yaml."""
+    bus: EventBus
+    """Lease and node events inside the daemon."""
+    state_dir: Path
+    """Where durable state lives (registry, lease journal)."""
+    known_nodes: Callable[[], list[NodeRecord]] = field(default=_no_nodes)
+    """Snapshot of every node from the registry (used at start and on Resync)."""
 
 
 class Service(Protocol):
