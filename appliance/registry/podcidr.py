@@ -1,0 +1,84 @@
+"""Pure pod-CIDR slicing: which `node_cidr_mask` slice of the pod network a node gets.
+
+Slice i of 10.244.0.0/16 with mask 24 is 10.244.i.0/24. The master gets
+slice 0; a node whose name ends in a number N (node-3) prefers slice N, so
+addresses read naturally (10.244.3.0/24 is node-3's); otherwise, or when
+that slice is taken, the lowest free slice from 1 up is used. No I/O here:
+the registry calls this inside a write transaction with the taken slices.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from ipaddress import IPv4Network
+
+from appliance.errors import RegistryError
+
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
+
+
+def slice_count(pod_cidr: IPv4Network, node_cidr_mask: int) -> int:
+    """How many node slices the pod network holds."""
+    if not pod_cidr.prefixlen <= node_cidr_mask <= 32:
+        raise RegistryError(
+            f"node_cidr_mask {node_cidr_mask} does not fit pod_cidr {pod_cidr} — "
+            f"kubernetes.node_cidr_mask must be between {pod_cidr.prefixlen} and 32"
+        )
+    return 1 << (node_cidr_mask - pod_cidr.prefixlen)
+
+
+def slice_at(pod_cidr: IPv4Network, node_cidr_mask: int, index: int) -> IPv4Network:
+    """Slice number `index` (0-based) of the pod network."""
+    if not 0 <= index < slice_count(pod_cidr, node_cidr_mask):
+        raise ValueError(f"slice {index} is outside {pod_cidr} split into /{node_cidr_mask}")
+    size = 1 << (32 - node_cidr_mask)
+    return IPv4Network((int(pod_cidr.network_address) + index * size, node_cidr_mask))
+
+
+def slice_index(pod_cidr: IPv4Network, node_cidr_mask: int, cidr: IPv4Network) -> int | None:
+    """The index of `cidr` if it is exactly one slice of the pod network, else None."""
+    if cidr.prefixlen != node_cidr_mask or not cidr.subnet_of(pod_cidr):
+        return None
+    return (int(cidr.network_address) - int(pod_cidr.network_address)) >> (32 - node_cidr_mask)
+
+
+def overlapped_slices(pod_cidr: IPv4Network, node_cidr_mask: int, other: IPv4Network) -> range:
+    """Indices of the slices of the pod network that `other` overlaps (empty if none)."""
+    if not other.overlaps(pod_cidr):
+        return range(0)
+    host_bits = 32 - node_cidr_mask
+    base = int(pod_cidr.network_address)
+    first = max(int(other.network_address), base) - base
+    last = min(int(other.broadcast_address), int(pod_cidr.broadcast_address)) - base
+    return range(first >> host_bits, (last >> host_bits) + 1)
+
+
+def preferred_index(node_name: str) -> int | None:
+    """The slice a node's name asks for: N for a name ending in N (node-3 → 3), else None."""
+    match = _TRAILING_NUMBER.search(node_name)
+    return int(match.group(1)) if match else None
+
+
+def choose_slice(
+    pod_cidr: IPv4Network,
+    node_cidr_mask: int,
+    taken: Collection[int],
+    preferred: int | None,
+    lowest: int = 1,
+) -> int:
+    """Pick a free slice index: `preferred` if free and ≥ `lowest`, else the lowest free ≥ `lowest`.
+
+    `lowest` is 0 for the master and 1 for workers (slice 0 stays the master's).
+    Raises RegistryError when no slice is free.
+    """
+    count = slice_count(pod_cidr, node_cidr_mask)
+    if preferred is not None and lowest <= preferred < count and preferred not in taken:
+        return preferred
+    for index in range(lowest, count):
+        if index not in taken:
+            return index
+    raise RegistryError(
+        f"pod network {pod_cidr} has no free /{node_cidr_mask} slice left ({count} slices, "
+        f"all taken) — widen kubernetes.pod_cidr or raise kubernetes.node_cidr_mask"
+    )

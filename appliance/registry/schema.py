@@ -1,0 +1,102 @@
+"""The registry's schema as an ordered list of migration steps.
+
+Step i (counting from 1) brings a database from `user_version` i-1 to i; each
+step runs in one transaction together with the version bump, so a crash
+leaves either the old or the new schema. Never edit a released step: append
+a new one. STRICT tables make SQLite refuse values of the wrong type.
+"""
+
+from __future__ import annotations
+
+# "PCLA": marks the file as ours, so a foreign SQLite database is refused rather than altered.
+APPLICATION_ID = 0x50434C41
+
+_V1 = (
+    """
+    CREATE TABLE nodes (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('master', 'worker')),
+        mac TEXT UNIQUE,
+        client_id TEXT UNIQUE,
+        address TEXT UNIQUE,
+        model TEXT,
+        state TEXT NOT NULL
+            CHECK (state IN ('discovered', 'approved', 'provisioning', 'joined', 'failed')),
+        pod_cidr TEXT UNIQUE,
+        ssh_host_key TEXT,
+        hostname TEXT,
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        approved_at REAL
+    ) STRICT
+    """,
+    """
+    CREATE TABLE leases (
+        address TEXT PRIMARY KEY,
+        mac TEXT NOT NULL,
+        client_id TEXT,
+        node TEXT NOT NULL,
+        expires REAL NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'released', 'expired', 'declined')),
+        updated REAL NOT NULL
+    ) STRICT
+    """,
+    "CREATE INDEX leases_node ON leases (node)",
+    """
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        description TEXT NOT NULL,
+        expires REAL,
+        usages TEXT NOT NULL,
+        created REAL NOT NULL
+    ) STRICT
+    """,
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        node TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'interrupted')),
+        created REAL NOT NULL,
+        started REAL,
+        finished REAL
+    ) STRICT
+    """,
+    "CREATE INDEX jobs_node ON jobs (node, id)",
+    """
+    CREATE TABLE job_log (
+        job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        time REAL NOT NULL,
+        stream TEXT NOT NULL CHECK (stream IN ('stdout', 'stderr', 'info')),
+        line TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    ) STRICT, WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,
+        node TEXT,
+        message TEXT NOT NULL
+    ) STRICT
+    """,
+    "CREATE INDEX events_node ON events (node, id)",
+    """
+    CREATE TABLE agent_credentials (
+        node TEXT PRIMARY KEY REFERENCES nodes (name) ON DELETE CASCADE ON UPDATE CASCADE,
+        credential_hash TEXT NOT NULL,
+        issued REAL NOT NULL
+    ) STRICT
+    """,
+    f"PRAGMA application_id = {APPLICATION_ID}",
+)
+
+# MIGRATIONS[i] holds the statements that take the schema from version i to i + 1.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+
+SCHEMA_VERSION = len(MIGRATIONS)
