@@ -105,7 +105,7 @@ class WifiSection:
     ssid: str | None = None
     """Network name; None means no Wi-Fi is configured."""
     psk_file: str | None = None
-    """Path of a file holding the passphrase (not world-readable)."""
+    """Absolute path of the file holding the passphrase, not world-readable (`~` and relative paths are resolved against cluster.yaml's folder)."""
     country: str = "US"
     """ISO 3166 country code for the radio."""
 
@@ -154,3 +154,14 @@ class Config:
     """Web page."""
     source: str = "<defaults>"
     """Where this config was read from (a path), for error messages."""
+    key_lines: tuple[tuple[str, int], ...] = ()
+    """(key path, line) of every key present in the file, e.g. ("network.subnet", 12)."""
+
+    def line_of(self, path: str) -> int | None:
+        """The line where key path (e.g. `network.lan_interface`) was given, or None if it was not."""
+        return dict(self.key_lines).get(path)
+
+    def where(self, path: str) -> str:
+        """`FILE:LINE: path` (or `FILE: path` for a default) to start an error message about a key."""
+        line = self.line_of(path)
+        return f"{self.source}:{line}: {path}" if line is not None else f"{self.source}: {path}"
