@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,15 +73,25 @@ def connect(path: Path | str, *, check_same_thread: bool = True) -> sqlite3.Conn
 
 def _configure(conn: sqlite3.Connection, path: Path) -> None:
     conn.row_factory = sqlite3.Row
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        # The first read of the file: this is where a non-database file is noticed.
-        application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-    except sqlite3.DatabaseError as error:
-        raise _not_a_registry(path, error) from None
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            # The first read of the file: this is where a non-database file is noticed.
+            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            break
+        except sqlite3.OperationalError as error:
+            # Switching a new file to WAL needs an exclusive lock, and SQLite reports
+            # SQLITE_BUSY there without calling the busy handler: retry ourselves.
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise _not_a_registry(path, error) from None
+            time.sleep(0.02)
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as error:
+            # A corrupt file can make SQLite hand back undecodable text (fuzzing found this).
+            raise _not_a_registry(path, error) from None
     if application_id not in (0, APPLICATION_ID):
         raise RegistryError(
             f"{path}: this SQLite database belongs to another program (application_id "
@@ -93,7 +104,7 @@ def _configure(conn: sqlite3.Connection, path: Path) -> None:
         )
 
 
-def _not_a_registry(path: Path, error: sqlite3.Error) -> RegistryError:
+def _not_a_registry(path: Path, error: Exception) -> RegistryError:
     if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
         return RegistryError(
             f"{path}: the registry stayed locked for {BUSY_TIMEOUT_S:g} s — another process holds it; retry"
@@ -125,7 +136,7 @@ def migrate(conn: sqlite3.Connection, path: Path | str = REGISTRY_FILE) -> int:
                     conn.execute(statement)
                 version += 1
                 conn.execute(f"PRAGMA user_version = {version}")
-    except sqlite3.DatabaseError as error:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as error:
         raise _not_a_registry(Path(path), error) from None
     return version
 

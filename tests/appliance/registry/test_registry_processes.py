@@ -1,0 +1,106 @@
+"""Real processes against one registry file: SIGKILL in mid-batch, and two concurrent writers."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from appliance import registry
+
+WRITER = Path(__file__).with_name("registry_writer.py")
+BATCH = 50
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(WRITER), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _reported(output: str) -> list[tuple[int, int]]:
+    """(batch, last id) pairs the writer printed; a torn last line (killed mid-print) is ignored."""
+    pairs = []
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and all(part.isdigit() for part in parts):
+            pairs.append((int(parts[0]), int(parts[1])))
+    return pairs
+
+
+def test_sigkill_mid_batch_loses_no_committed_row(tmp_path: Path) -> None:
+    rng = random.Random(os.getpid())
+    registry.open_registry(tmp_path).close()  # created and migrated before the writers race
+    committed: dict[str, list[tuple[int, int]]] = {}
+    for round_ in range(5):
+        tag = f"crash{round_}"
+        writer = _start("batches", str(tmp_path), tag, str(BATCH))
+        try:
+            # Wait for the first commit so the kill lands among batches, then a random moment more.
+            assert writer.stdout is not None
+            first = writer.stdout.readline()
+            assert first.strip(), (
+                writer.stderr.read() if writer.stderr else "writer printed nothing"
+            )
+            time.sleep(rng.uniform(0.01, 0.4))
+            writer.send_signal(signal.SIGKILL)
+            rest, _ = writer.communicate(timeout=30)
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
+        assert writer.returncode == -signal.SIGKILL
+        committed[tag] = _reported(first + rest)
+        assert committed[tag], "the writer never reported a commit"
+
+    conn = registry.open_registry(tmp_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    for tag, pairs in committed.items():
+        ids = {row[0] for row in conn.execute("SELECT id FROM events WHERE kind = ?", (tag,))}
+        for _, last_id in pairs:
+            assert last_id in ids, f"{tag}: committed event {last_id} is missing after SIGKILL"
+        # Atomicity: every batch that reached the disk is whole (the killed one is all or nothing).
+        per_batch = conn.execute(
+            "SELECT count(*) FROM events WHERE kind = ? GROUP BY time", (tag,)
+        ).fetchall()
+        assert all(count == BATCH for (count,) in per_batch)
+        assert len(per_batch) >= len(pairs)
+    conn.close()
+
+
+def test_two_processes_write_concurrently(tmp_path: Path) -> None:
+    registry.open_registry(tmp_path).close()
+    writers = [_start("batches", str(tmp_path), tag, "5", "150") for tag in ("one", "two")]
+    outputs = [writer.communicate(timeout=120) for writer in writers]
+    for writer, (out, err) in zip(writers, outputs, strict=True):
+        assert writer.returncode == 0, err
+        assert len(_reported(out)) == 150
+    conn = registry.open_registry(tmp_path)
+    for tag in ("one", "two"):
+        assert (
+            conn.execute("SELECT count(*) FROM events WHERE kind = ?", (tag,)).fetchone()[0] == 750
+        )
+    conn.close()
+
+
+def test_two_processes_recording_leases_never_share_a_pod_cidr(tmp_path: Path) -> None:
+    # Both start on a fresh file: they also race through the first migration.
+    writers = [_start("leases", str(tmp_path), tag, "40") for tag in ("pa", "pb")]
+    for writer in writers:
+        out, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err
+        assert out.strip() == "done"
+    conn = registry.open_registry(tmp_path)
+    nodes = registry.list_nodes(conn)
+    assert len(nodes) == 80
+    cidrs = [node.pod_cidr for node in nodes]
+    assert None not in cidrs
+    assert len(set(cidrs)) == 80
+    conn.close()
