@@ -42,6 +42,10 @@ class BoardSpec:
     """Case estimate in USD."""
     poe: str
     """The Power-over-Ethernet route, if any."""
+    amps: float
+    """Current at 5.1 V each board needs from a USB port."""
+    charger_catch: str
+    """What goes wrong with a generic multi-port charger."""
 
 
 BOARDS: dict[str, BoardSpec] = {
@@ -50,18 +54,22 @@ BOARDS: dict[str, BoardSpec] = {
         27.0, "Raspberry Pi 27 W USB-C PD supply (5.1 V 5 A)", 12.0, "USB-C",
         "Raspberry Pi 5 case with fan (or the Active Cooler)", 10.0,
         "PoE+ HAT for Pi 5 and an 802.3at (PoE+) switch, 30 W per port at the switch",
+        5.0, "ordinary USB-C PD ports stop at 5 V 3 A, so a Pi 5 on them caps USB peripherals at 600 mA "
+        "(fine for a headless node; set usb_max_current_enable=1 only with a 5 A supply)",
     ),
     "pi4": BoardSpec(
         "pi4", "Raspberry Pi 4 Model B, 4 GB (2 GB works for workers)", 55.0,
         15.0, "Raspberry Pi 15.3 W USB-C supply (5.1 V 3 A)", 8.0, "USB-C",
         "Raspberry Pi 4 case (add a heatsink or fan case for sustained load)", 5.0,
         "Raspberry Pi PoE+ HAT and an 802.3at (PoE+) switch, 30 W per port at the switch",
+        3.0, "many multi-port chargers share one limit across ports and sag under load",
     ),
     "pi3": BoardSpec(
         "pi3", "Raspberry Pi 3 Model B+, 1 GB (worker only: too little RAM for the master)", 35.0,
         12.5, "Raspberry Pi 12.5 W micro-USB supply (5.1 V 2.5 A)", 8.0, "micro-USB",
         "Raspberry Pi 3 case", 5.0,
         "Raspberry Pi PoE HAT (802.3af) and a PoE switch, 15.4 W per port at the switch",
+        2.5, "the book's 6-port USB charger worked for Pi 2s; a Pi 3B+ needs 2.5 A on every port at once",
     ),
 }
 
@@ -128,15 +136,14 @@ def _switch_for(ports: int) -> tuple[int, float]:
 def power_budget(spec: BoardSpec, nodes: int) -> PowerBudget:
     """Total watts and the supply options that meet them."""
     total = spec.watts * nodes
-    amps = spec.watts / 5.1
     return PowerBudget(
         per_node_watts=spec.watts,
         total_watts=total,
         supply=f"one {spec.supply} per board: {nodes} x {spec.watts:g} W = {total:g} W",
         alternatives=(
-            f"a multi-port USB charger only if every port delivers {amps:.1f} A at 5 V at the "
+            f"a multi-port USB charger only if every port delivers {spec.amps:g} A at 5.1 V at the "
             f"same time ({total:g} W in total, not the charger's headline figure); "
-            "cheap chargers cause the under-voltage that `appliance doctor` reports",
+            f"{spec.charger_catch}; under-voltage shows up in `appliance doctor`",
             f"{spec.poe}; the switch's PoE budget must cover {nodes} ports",
         ),
     )
