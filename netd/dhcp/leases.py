@@ -1,0 +1,125 @@
+"""In-memory lease table of the engine: one compact record per client, indexed by
+identity and by address, with an expiry heap so reclaiming is O(log n) per lease.
+
+A client keeps its address as *affinity* after its lease ends (released or
+expired): it gets the same address back unless the pool had to hand it to
+someone else. Records use __slots__ and addresses are ints, so 50,000 clients
+fit in a few tens of MB.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+OFFERED = 1
+"""An address is held for a client between DISCOVER and REQUEST (includes probing)."""
+BOUND = 2
+"""The client holds an ACKed lease."""
+RELEASED = 3
+"""The client gave the address back (affinity kept)."""
+EXPIRED = 4
+"""The lease ran out (affinity kept)."""
+STATE_NAMES = {OFFERED: "offered", BOUND: "bound", RELEASED: "released", EXPIRED: "expired"}
+
+
+def identity_key(client_id: bytes | None, mac: bytes) -> bytes:
+    """A client is its client-id when it sends one, else its hardware address (RFC 4361 §6.3)."""
+    return b"i" + client_id if client_id is not None else b"m" + mac
+
+
+class Client:
+    """One client the server knows: its identity, name and (held or remembered) address."""
+
+    __slots__ = ("key", "mac", "client_id", "name", "hostname", "address", "state",
+                 "expires", "probe_token")
+
+    def __init__(self, key: bytes, mac: bytes, client_id: bytes | None, name: str) -> None:
+        self.key = key
+        """identity_key() of this client."""
+        self.mac = mac
+        """Hardware address (chaddr)."""
+        self.client_id = client_id
+        """Option 61, if the client sends one."""
+        self.name = name
+        """Node name given by the appliance (node_name_pattern or a reservation)."""
+        self.hostname: str | None = None
+        """Option 12, only when it was a valid DNS label."""
+        self.address: int | None = None
+        """Held (OFFERED/BOUND) or remembered (RELEASED/EXPIRED) address."""
+        self.state = EXPIRED
+        """OFFERED, BOUND, RELEASED or EXPIRED."""
+        self.expires = 0.0
+        """When the offer hold or the lease ends (unix time)."""
+        self.probe_token = 0
+        """Non-zero while an address probe for this client is outstanding."""
+
+    def holds(self, now: float) -> bool:
+        """True while this client's address may not go to anyone else."""
+        return self.address is not None and self.state in (OFFERED, BOUND) and self.expires > now
+
+
+class LeaseTable:
+    """Clients by identity and by address, plus the expiry heap and the name counter."""
+
+    def __init__(self) -> None:
+        self.clients: dict[bytes, Client] = {}
+        self.by_address: dict[int, Client] = {}
+        self._expiry: list[tuple[float, int]] = []
+        self.names: set[str] = set()
+
+    def get(self, key: bytes) -> Client | None:
+        """The client with this identity, if known."""
+        return self.clients.get(key)
+
+    def add(self, client: Client) -> None:
+        """Start tracking a client."""
+        self.clients[client.key] = client
+        self.names.add(client.name)
+
+    def rekey(self, client: Client, key: bytes, client_id: bytes | None) -> None:
+        """A client known by its MAC began sending a client-id: move it to its new identity."""
+        del self.clients[client.key]
+        client.key = key
+        client.client_id = client_id
+        self.clients[key] = client
+
+    def holder(self, address: int) -> Client | None:
+        """The client that holds or remembers `address`."""
+        return self.by_address.get(address)
+
+    def assign(self, client: Client, address: int, state: int, expires: float) -> None:
+        """Give `address` to `client` (taking it from whoever remembered it)."""
+        if client.address is not None and client.address != address:
+            if self.by_address.get(client.address) is client:
+                del self.by_address[client.address]
+        previous = self.by_address.get(address)
+        if previous is not None and previous is not client:
+            previous.address = None
+        client.address = address
+        client.state = state
+        client.expires = expires
+        self.by_address[address] = client
+        heapq.heappush(self._expiry, (expires, address))
+
+    def forget_address(self, client: Client) -> None:
+        """Drop the client's hold and affinity (e.g. after DECLINE)."""
+        if client.address is not None and self.by_address.get(client.address) is client:
+            del self.by_address[client.address]
+        client.address = None
+        client.state = EXPIRED
+        client.expires = 0.0
+
+    def due(self, now: float) -> list[Client]:
+        """Clients whose offer or lease ran out by `now` (each returned once)."""
+        found = []
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            expires, address = heapq.heappop(heap)
+            client = self.by_address.get(address)
+            if client is not None and client.expires == expires and client.state in (OFFERED, BOUND):
+                found.append(client)
+        return found
+
+    def bound_count(self, now: float) -> int:
+        """How many clients hold an unexpired lease."""
+        return sum(1 for c in self.clients.values() if c.state == BOUND and c.expires > now)
