@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import QTYPE, RCODE, DNSLabel, DNSRecord
 
 from netd.dns.template import AnswerTemplate
+from netd.dns.zone import labels_of_wire
 
 CacheKey = tuple[bytes, int, int, bool]
 """(lower-case wire qname, qtype, qclass, DO bit)."""
@@ -93,9 +94,13 @@ class AnswerCache:
                 for rr in reply.auth:  # RFC 2308 §5: the SOA's TTL is the negative TTL
                     if rr.rtype == QTYPE.SOA:
                         rr.ttl = ttl
+        qname = DNSLabel(labels_of_wire(key[0]))
+        reply.q.qname = qname
         for rr in reply.rr + reply.auth + reply.ar:
             if rr.rtype != QTYPE.OPT:
                 rr.ttl = min(rr.ttl, self.max_ttl)
+            if rr.rname == qname:  # case-insensitive: compressed against the question, so the
+                rr.rname = qname  # asker's letter case shows in the answers too
         reply.header.aa = 0  # a cached answer is not authoritative
         reply.header.ra = 1
         expires = now + ttl if ttl else now
