@@ -42,11 +42,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register_groups() -> None:
     # Imported here so that a slow or heavy group never slows `--help` of another.
-    from appliance.cli import config_cmd, doctor_cmd, hardware_cmd
+    from appliance.cli import agent_cmd, config_cmd, doctor_cmd, hardware_cmd
 
     cli.add_command(config_cmd.config)
     cli.add_command(hardware_cmd.hardware)
     cli.add_command(doctor_cmd.doctor)
+    cli.add_command(agent_cmd.agent)
 
 
 _register_groups()

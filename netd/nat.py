@@ -1,0 +1,198 @@
+"""NAT of the cluster LAN (and the pod network) to the uplink (`--only nat`).
+
+Turns IPv4 forwarding on, renders netd's nftables table (netd.nat_render)
+and applies it atomically: `nft -c -f` first (a bad ruleset never reaches
+the kernel), then `nft -f`. It re-applies at start (so a restart repairs
+the table) and whenever the uplink changes: it is re-created (new index),
+goes up or down, or its addresses change (netlink notifications). On stop
+the table stays: NAT keeps working while netd restarts.
+
+Backend `userspace` (TUN + native rewrite) is not in this version and is
+refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import socket
+import subprocess
+from ipaddress import IPv4Interface
+from pathlib import Path
+
+from pyroute2 import IPRoute
+
+from appliance.errors import ApplianceError, ConfigError, EnvironmentProblem
+from netd.nat_render import TABLE_FAMILY, TABLE_NAME, UplinkState, render_ruleset
+from netd.netlink_events import (
+    RTMGRP_IPV4_IFADDR,
+    RTMGRP_LINK,
+    AddressChange,
+    LinkChange,
+    NetlinkEvent,
+    NetlinkWatcher,
+)
+from netd.service import NetdContext, Service
+
+log = logging.getLogger(__name__)
+
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+def nft_binary() -> str:
+    """Path of `nft`; EnvironmentProblem naming the package if it is missing."""
+    path = shutil.which("nft")
+    if path is None:
+        raise EnvironmentProblem("nft not found: netd's NAT needs nftables — install it: apt install nftables")
+    return path
+
+
+def apply_ruleset(text: str) -> None:
+    """Check `text` with `nft -c -f -`, then apply it with `nft -f -` (one atomic transaction)."""
+    nft = nft_binary()
+    for args in ([nft, "-c", "-f", "-"], [nft, "-f", "-"]):
+        done = subprocess.run(args, input=text, capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise _nft_failure(done.stderr, check=args[1] == "-c")
+
+
+def _nft_failure(stderr: str, check: bool) -> ApplianceError:
+    detail = " ".join(stderr.split())[:300]
+    lowered = stderr.lower()
+    if "operation not supported" in lowered or "protocol not supported" in lowered:
+        return EnvironmentProblem(
+            f"the kernel lacks nftables ({detail}) — load nf_tables (modprobe nf_tables nft_masq "
+            "nft_ct) or use a kernel with CONFIG_NF_TABLES"
+        )
+    if "operation not permitted" in lowered:
+        return EnvironmentProblem(f"nft was refused ({detail}) — netd's NAT must run as root (CAP_NET_ADMIN)")
+    stage = "check (nft -c)" if check else "apply (nft -f)"
+    return ApplianceError(f"nftables {stage} of table {TABLE_FAMILY} {TABLE_NAME} failed: {detail}")
+
+
+def table_present() -> bool:
+    """Whether netd's table exists in this network namespace."""
+    done = subprocess.run(
+        [nft_binary(), "list", "table", TABLE_FAMILY, TABLE_NAME], capture_output=True, text=True, timeout=30
+    )
+    return done.returncode == 0
+
+
+def enable_forwarding() -> None:
+    """Turn IPv4 forwarding on in this network namespace."""
+    try:
+        if IP_FORWARD.read_text().strip() != "1":
+            IP_FORWARD.write_text("1\n")
+    except OSError as error:
+        raise EnvironmentProblem(
+            f"cannot turn IPv4 forwarding on ({IP_FORWARD}: {error.strerror}) — run netd as root"
+        ) from None
+
+
+def read_uplink(name: str) -> UplinkState:
+    """The uplink's current index, state and addresses (a fresh netlink socket, closed after)."""
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            return UplinkState(name, None, False, ())
+        index = int(found[0])
+        link = ipr.link("get", index=index)[0]
+        addresses = []
+        for msg in ipr.addr("dump", family=socket.AF_INET):
+            if msg["index"] == index:
+                local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+                addresses.append(IPv4Interface(f"{local}/{msg['prefixlen']}"))
+        return UplinkState(name, index, bool(link["flags"] & 1), tuple(sorted(addresses)))
+
+
+class NatService:
+    """Keeps netd's nftables table applied for the current uplink."""
+
+    name = "nat"
+
+    def __init__(self, ctx: NetdContext) -> None:
+        self._ctx = ctx
+        self._changed = asyncio.Event()
+        self._watcher: NetlinkWatcher | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.applied: UplinkState | None = None
+        """The uplink state the table in the kernel was last rendered for."""
+        self.applications = 0
+        """How many times the table was applied."""
+
+    def render(self, uplink: UplinkState) -> str:
+        """The ruleset for `uplink` under this config."""
+        network = self._ctx.config.network
+        return render_ruleset(
+            lan_interface=network.lan_interface,
+            uplink=uplink,
+            lan_subnet=network.subnet,
+            pod_cidr=self._ctx.config.kubernetes.pod_cidr,
+        )
+
+    async def start(self) -> None:
+        backend = self._ctx.config.network.nat.backend
+        if backend == "userspace":
+            raise ConfigError(
+                "network.nat.backend: userspace is not implemented in this version — use nftables"
+            )
+        if backend != "nftables":
+            raise ConfigError(f"network.nat.backend: {backend!r} is not nftables or userspace")
+        nft_binary()
+        enable_forwarding()
+        loop = asyncio.get_running_loop()
+        # Watch before the first apply so that a change in between is not missed.
+        self._watcher = NetlinkWatcher(
+            lambda event: self._on_kernel_event(loop, event),
+            groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR,
+            name="netlink-nat",
+        )
+        self._watcher.start()
+        await self._apply_if_changed(force=True)
+        self._task = asyncio.create_task(self._follow(), name="nat-follow")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._watcher is not None:
+            await asyncio.to_thread(self._watcher.stop)
+
+    def _on_kernel_event(self, loop: asyncio.AbstractEventLoop, event: NetlinkEvent) -> None:
+        uplink = self._ctx.config.network.uplink_interface
+        applied = self.applied
+        if isinstance(event, LinkChange):
+            relevant = event.name == uplink or (applied is not None and event.index == applied.index)
+        elif isinstance(event, AddressChange):
+            relevant = applied is None or event.index == applied.index
+        else:  # Overflow: we may have missed anything
+            relevant = True
+        if relevant:
+            loop.call_soon_threadsafe(self._changed.set)
+
+    async def _follow(self) -> None:
+        while True:
+            await self._changed.wait()
+            await asyncio.sleep(0.05)  # let a burst of notifications (re-creation) settle
+            self._changed.clear()
+            try:
+                await self._apply_if_changed(force=False)
+            except Exception:  # keep following; the next change or a restart tries again
+                log.exception("nat: re-applying the nftables table failed")
+
+    async def _apply_if_changed(self, force: bool) -> None:
+        uplink = await asyncio.to_thread(read_uplink, self._ctx.config.network.uplink_interface)
+        if not force and uplink == self.applied:
+            return
+        await asyncio.to_thread(apply_ruleset, self.render(uplink))
+        self.applied = uplink
+        self.applications += 1
+        log.info("nat: table %s %s applied for uplink %s", TABLE_FAMILY, TABLE_NAME, uplink)
+
+
+def create(ctx: NetdContext) -> Service:
+    """Factory the daemon calls for `--only nat`."""
+    return NatService(ctx)
