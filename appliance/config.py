@@ -71,11 +71,22 @@ def _parse_text(text: str, source: str, base_dir: Path) -> Config:
     config = reader.section(root, "", build_schema(base_dir))
     problems += reader.problems
     lines = tuple(sorted(reader.lines.items(), key=lambda item: item[1]))
-    config = replace(config, source=source, key_lines=lines)
+    config = replace(_derive_defaults(config, reader.lines), source=source, key_lines=lines)
     problems += check(Context(config, source, reader.lines, reader.bad))
     if problems:
         raise ConfigInvalid(problems)
     return config
+
+
+def _derive_defaults(config: Config, given: dict[str, int]) -> Config:
+    """Defaults that follow other keys: the web page listens on the master's address, and the
+    API server certificate names `kubernetes.<domain>`, unless the file says otherwise."""
+    web, kubernetes = config.web, config.kubernetes
+    if "web.listen" not in given:
+        web = replace(web, listen=(f"{config.network.master_address}:8080", "uplink:8080"))
+    if "kubernetes.api_server_sans" not in given:
+        kubernetes = replace(kubernetes, api_server_sans=(f"kubernetes.{config.cluster.domain}",))
+    return replace(config, web=web, kubernetes=kubernetes)
 
 
 def default_config_text() -> str:

@@ -26,7 +26,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line is not None else self.source
-        return f"{where}: {self.path}: {self.what} — {self.fix}"
+        line = f"{where}: {self.path}: {self.what} — {self.fix}"
+        # Key names and file names come from the user: keep the message one line.
+        return "".join(char if char.isprintable() else "?" for char in line)
 
 
 class ConfigInvalid(ConfigError):

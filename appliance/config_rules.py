@@ -45,6 +45,7 @@ class Context:
                 line = self.lines[candidate]
                 break
         self.problems.append(Problem(self.source, line, path, what, fix))
+        self.bad.add(path)  # later rules that use this key skip it
 
 
 def _parents(path: str) -> Iterator[str]:

@@ -87,7 +87,8 @@ def build_schema(base_dir: Path) -> Section:
             # kube-apiserver refuses a service range larger than /12 (20 bits).
             "service_cidr": Key(values.ipv4_network(12, 28), "IPv4 CIDR, /12 to /28"),
             "api_server_sans": Key(lambda node: values.each(node, "names", values.api_server_san),
-                                   "list of DNS names or addresses"),
+                                   "list of DNS names or addresses",
+                                   "[kubernetes.DOMAIN]"),
             "token_ttl": Key(values.token_ttl, "duration, 1m to 24h", "2h"),
         }),
         "nodes": Entries(Section(model.NodeReservation, {
@@ -112,7 +113,8 @@ def build_schema(base_dir: Path) -> Section:
             "ssh_user": Key(values.user_name, "user name"),
         }),
         "web": Section(model.WebSection, {
-            "listen": Key(values.listen_list, "list of `ADDR:PORT` or `uplink:PORT`"),
+            "listen": Key(values.listen_list, "list of `ADDR:PORT` or `uplink:PORT`",
+                          "[MASTER_ADDRESS:8080, uplink:8080]"),
             "admin_password_hash": Key(values.optional(secrets.crypt_hash), "crypt(3) hash"),
         }),
     })
@@ -167,7 +169,9 @@ class Reader:
                         self.problem(invalid.node, f"{key_path}[{invalid.index}]", invalid.what, invalid.fix)
                         self.bad.add(key_path)
                     else:
-                        self.problem(value, key_path, invalid.what, invalid.fix)
+                        # An empty value has its mark wherever the next token is; name the key's line.
+                        at = key_node if values.is_null(value) else value
+                        self.problem(at, key_path, invalid.what, invalid.fix)
         missing = [name for name, key in spec.keys.items() if isinstance(key, Key) and key.required
                    and name not in given]
         for name in missing:

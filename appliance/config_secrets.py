@@ -20,6 +20,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from appliance.config_problems import Invalid, Problem
 from appliance.config_values import each, is_null, text
+from appliance.config_yaml import short
 
 _B64 = "[./0-9A-Za-z]"
 CRYPT_FORMATS: dict[str, re.Pattern[str]] = {
@@ -92,19 +93,20 @@ def psk_file(base_dir: Path) -> Callable[[Node], str]:
     """
 
     def parse_psk_file(node: Node) -> str:
-        written = text(node, "a file path")
-        path = base_dir / Path(os.path.expanduser(written))
+        raw = text(node, "a file path")
+        path = base_dir / Path(os.path.expanduser(raw))
+        written, shown = short(raw), short(str(path), 80)
         try:
             info = path.stat()
         except FileNotFoundError:
             raise Invalid(f"{written}: no such file",
-                          f"write the passphrase into {path} and `chmod 600` it") from None
+                          f"write the passphrase into {shown} and `chmod 600` it") from None
         except OSError as error:
             raise Invalid(f"{written}: cannot be read ({error.strerror})", "fix the path or its permissions") from None
         if not stat.S_ISREG(info.st_mode):
             raise Invalid(f"{written} is not a regular file", "point psk_file at the file holding the passphrase")
         if info.st_mode & stat.S_IROTH:
-            raise Invalid(f"{written} is readable by every user", f"run `chmod 600 {path}`")
+            raise Invalid(f"{written} is readable by every user", f"run `chmod 600 {shown}`")
         try:
             with path.open("rb") as file:
                 content = file.read(200)

@@ -130,7 +130,7 @@ def dns_name(node: Node) -> str:
     """A DNS name such as `cluster.home`: labels joined by dots, at most 253 characters."""
     value = text(node, "a DNS name")
     if value.endswith("."):
-        raise Invalid(f"`{short(value)}` ends with a dot", f"write `{value.rstrip('.')}`")
+        raise Invalid(f"`{short(value)}` ends with a dot", f"write `{short(value.rstrip('.'))}`")
     if len(value) > 253:
         raise Invalid("the name is longer than 253 characters", "use a shorter name")
     for label in value.split("."):
@@ -241,11 +241,13 @@ def seconds(node: Node) -> int:
 def token_ttl(node: Node) -> int:
     """A kubeadm-style duration (`30m`, `2h`, `1h30m`, `1d`) between 1m and 24h, in seconds."""
     value = text(node, "a duration like 2h")
+    # kubeadm takes 0 to mean "never expires". We refuse it: a token that
+    # never expires is a standing credential to join a node to the cluster.
+    if re.fullmatch(r"0+[smhd]?", value):
+        raise Invalid("a TTL of 0 (kubeadm: never expires) is refused", "use a TTL from 1m to 24h, e.g. 2h")
     if not _DURATION.fullmatch(value):
         raise Invalid(f"`{short(value)}` is not a duration", "write a number with a unit: 30m, 2h or 1d")
     total = sum(int(number) * _UNITS[unit] for number, unit in re.findall(r"(\d+)([smhd])", value))
-    # kubeadm takes 0 to mean "never expires". We refuse it: a token that
-    # never expires is a standing credential to join a node to the cluster.
     if not 60 <= total <= 86400:
         raise Invalid(f"{value} is outside 1m..24h", "use a TTL from 1m to 24h; mint a new token when needed")
     return total

@@ -98,8 +98,13 @@ def kind_of(node: Node) -> str:
 
 def short(text: str, limit: int = 40) -> str:
     """A value trimmed for an error line (never more than one line)."""
-    text = text.replace("\n", " ")
+    text = one_line(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_line(text: str) -> str:
+    """text with every line break and control character shown as `?`, so a message stays one line."""
+    return "".join(char if char.isprintable() else "?" for char in text)
 
 
 def _check_tree(root: MappingNode, source: str) -> list[Problem]:
@@ -112,10 +117,10 @@ def _check_tree(root: MappingNode, source: str) -> list[Problem]:
         visits += 1
         line = node.start_mark.line + 1
         if visits > MAX_NODES:
-            return [Problem(source, line, path or SYNTAX, "the file expands to too many values "
+            return [Problem(source, line, SYNTAX, "the file expands to too many values "
                             "(aliases that repeat each other?)", "write the values out without `*aliases`")]
         if depth > MAX_DEPTH:
-            return [Problem(source, line, path or SYNTAX, "nested too deeply",
+            return [Problem(source, line, SYNTAX, "nested too deeply",
                             "cluster.yaml needs only a few levels of nesting")]
         if isinstance(node, SequenceNode):
             stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(node.value))
