@@ -49,6 +49,10 @@ def _register_groups() -> None:
     cli.add_command(doctor_cmd.doctor)
     cli.add_command(agent_cmd.agent)
 
+    from appliance.cli import lab_cmd
+
+    cli.add_command(lab_cmd.lab_group, name="lab")
+
 
 _register_groups()
 

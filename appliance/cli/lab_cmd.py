@@ -1,0 +1,138 @@
+"""`appliance lab …`: the virtual four-Pi cluster on this Linux box (see hardware/lab)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hardware.lab import control, lab, preflight, rootfs
+from hardware.lab.labconfig import default_dirs
+from hardware.lab.status import lab_status
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group()
+def lab_group() -> None:
+    """The virtual cluster: a switch, a master, worker Pis, a home router and an internet,
+    all in network namespaces on this machine (root)."""
+
+
+@lab_group.command("up")
+@click.option("--nodes", type=click.IntRange(1, 64), default=4, show_default=True, help="Worker boards.")
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="cluster.yaml for the master (default: one written by the lab).")
+@click.option("--addressing", type=click.Choice(["dhcp", "static"]), default="dhcp", show_default=True,
+              help="dhcp: the master daemon's DHCP; static: fixed addresses (.11, .12, …).")
+@click.option("--fresh", is_flag=True, help="Erase the boards' and the master's disks first.")
+@click.option("--no-daemon", is_flag=True, help="Do not start the master daemon.")
+@click.option("--netd-only", help="Pass --only to `netd run` (e.g. dhcp,dns).")
+@click.option("--wait", type=float, default=60.0, show_default=True,
+              help="Seconds to wait for every board to answer SSH (0: do not wait).")
+@click.option("--web-port", type=int, default=18080, show_default=True,
+              help="Host port (127.0.0.1) forwarded to the master's web page.")
+def up_cmd(nodes: int, config: Path | None, addressing: str, fresh: bool, no_daemon: bool,
+           netd_only: str | None, wait: float, web_port: int) -> None:
+    """Bring the lab up (refused if one is running)."""
+    started = time.monotonic()
+    lab.up(default_dirs(), nodes=nodes, addressing=addressing, config=config, fresh=fresh,
+           daemon=not no_daemon, netd_only=netd_only, wait=wait, web_port=web_port, say=_say)
+    _say(f"ready in {time.monotonic() - started:.1f} s; try: appliance lab status")
+
+
+@lab_group.command("down")
+def down_cmd() -> None:
+    """Remove every namespace, link, mount and process of the lab (disks are kept)."""
+    started = time.monotonic()
+    had = lab.down(default_dirs())
+    _say(f"lab down in {time.monotonic() - started:.1f} s" if had else "no lab was running")
+
+
+def _table(doc: dict[str, Any]) -> str:
+    rows = [("NAME", "ROLE", "NAMESPACE", "MAC", "ADDRESS", "STATE", "LINK", "SSH")]
+    for node in doc["nodes"]:
+        rows.append((node["name"], node["role"], node["namespace"], node["mac"], node["address"] or "-",
+                     node["state"], node.get("link", "-"), "yes" if node["ssh"] else "no"))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    master = doc["nodes"][0]
+    daemon = master.get("daemon", {})
+    lines += [
+        "",
+        f"master daemon: {'running' if daemon.get('running') else 'not running'}"
+        + (f" (log {daemon['log']})" if daemon.get("log") else ""),
+        f"home: {doc['home']['namespace']}, master uplink {doc['home']['master_uplink_address'] or '-'}",
+        f"internet: {doc['internet']['namespace']}, http {doc['internet']['http']}, dns {doc['internet']['dns']}",
+    ]
+    if doc["web"] and doc["web"]["url"]:
+        lines.append(f"web: {doc['web']['url']} (user {doc['web']['user']}, password {doc['web']['password']})")
+    return "\n".join(lines)
+
+
+@lab_group.command("status")
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
+def status_cmd(output: str) -> None:
+    """Boards, addresses, power, cables, SSH; the home network, the internet, the web page."""
+    preflight.check_root()
+    doc = lab_status(default_dirs())
+    if output == "json":
+        click.echo(json.dumps(doc, indent=2))
+    elif not doc["running"] and not doc["nodes"]:
+        click.echo("no lab is running; start one: appliance lab up")
+    else:
+        click.echo(_table(doc))
+
+
+@lab_group.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("node")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_cmd(node: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND inside NODE (pi-N, master, home, internet, or a node's name/MAC/address)."""
+    preflight.check_root()
+    argv = control.exec_command(default_dirs(), node, list(command))
+    sys.stdout.flush()
+    sys.exit(subprocess.call(argv))
+
+
+@lab_group.command("link")
+@click.argument("node")
+@click.argument("state", type=click.Choice(["up", "down"]))
+def link_cmd(node: str, state: str) -> None:
+    """Plug (up) or unplug (down) NODE's cable at the switch."""
+    preflight.check_root()
+    port = control.link(default_dirs(), node, state)
+    _say(f"{node}: cable {'plugged in' if state == 'up' else 'pulled'} (switch port {port})")
+
+
+@lab_group.command("power")
+@click.argument("node")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--wait", type=float, default=30.0, show_default=True,
+              help="After `on`, seconds to wait for SSH (0: do not wait).")
+def power_cmd(node: str, state: str, wait: float) -> None:
+    """Cut (off: every process killed at once) or restore (on: boot from its disk) NODE's power."""
+    preflight.check_root()
+    board = control.power(default_dirs(), node, state, wait)
+    _say(f"{board.name}: power {state}")
+
+
+@lab_group.command("rootfs")
+def rootfs_cmd() -> None:
+    """Build the boards' Debian root once (mmdebstrap) and cache it; print its path."""
+    preflight.check_root()
+    log = default_dirs().base / "rootfs-build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if not rootfs.is_built(rootfs.root_path()) and os.isatty(2):
+        _say(f"building the lab root with mmdebstrap (a few minutes; log {log})…")
+    info = rootfs.ensure_root(log=log)
+    _say(f"cached: {info.path}" if info.cached else f"built in {info.build_seconds:.0f} s: {info.path}")
+    click.echo(str(info.path))

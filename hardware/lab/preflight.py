@@ -1,0 +1,75 @@
+"""Checks before the lab touches the machine: each failure is one line with its fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from appliance.errors import EnvironmentProblem
+
+TOOLS: tuple[tuple[str, str], ...] = (
+    ("ip", "iproute2"),
+    ("unshare", "util-linux"),
+    ("nsenter", "util-linux"),
+    ("setsid", "util-linux"),
+    ("dnsmasq", "dnsmasq-base"),
+    ("udhcpc", "udhcpc"),
+    ("ssh-keygen", "openssh-client"),
+    ("openssl", "openssl"),
+)
+"""Host commands the lab runs, with the Debian package that provides each."""
+
+NAMESPACES: tuple[str, ...] = ("net", "mnt", "pid", "uts")
+"""Kernel namespaces every board needs."""
+
+
+def check_root() -> None:
+    """The lab creates namespaces and mounts: root only."""
+    if os.geteuid() != 0:
+        raise EnvironmentProblem(
+            "appliance lab needs root (network namespaces, mounts); fix: run it with sudo"
+        )
+
+
+def check_kernel(filesystems: Path = Path("/proc/filesystems"), ns_dir: Path = Path("/proc/self/ns")) -> None:
+    """overlayfs and the four namespace kinds must be available."""
+    try:
+        known = filesystems.read_text()
+    except OSError:
+        known = ""
+    if "\toverlay\n" not in known and not known.rstrip().endswith("\toverlay"):
+        raise EnvironmentProblem(
+            "the kernel has no overlayfs (boards' roots are overlays); "
+            "fix: modprobe overlay (package kmod) or boot a kernel with CONFIG_OVERLAY_FS"
+        )
+    missing = [kind for kind in NAMESPACES if not (ns_dir / kind).exists()]
+    if missing:
+        raise EnvironmentProblem(
+            f"the kernel lacks {', '.join(missing)} namespaces; "
+            "fix: boot a kernel with CONFIG_NET_NS, CONFIG_PID_NS, CONFIG_UTS_NS"
+        )
+
+
+def check_tools(tools: tuple[tuple[str, str], ...] = TOOLS) -> None:
+    """Every host command the lab runs must be installed."""
+    for command, package in tools:
+        if shutil.which(command) is None:
+            raise EnvironmentProblem(f"{command} not found (the lab needs it); fix: apt-get install {package}")
+
+
+def check_root_filesystem(lower: Path) -> None:
+    """The cached root must hold sshd and busybox (the boards' init)."""
+    for inside, package in (("usr/sbin/sshd", "openssh-server"), ("bin/busybox", "busybox")):
+        if not (lower / inside).exists():
+            raise EnvironmentProblem(
+                f"the lab root {lower} has no /{inside}; fix: rm -rf {lower} and run "
+                f"`appliance lab rootfs` again (it installs {package})"
+            )
+
+
+def check_all() -> None:
+    """Root, kernel features and host tools, in that order."""
+    check_root()
+    check_kernel()
+    check_tools()
