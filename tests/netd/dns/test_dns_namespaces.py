@@ -10,7 +10,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from dnst_netns import PYTHON, Topology, new_topology, sh
