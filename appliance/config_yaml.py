@@ -29,6 +29,11 @@ SYNTAX = "(yaml)"
 # multi-line error), plus the exotic line separators that make PyYAML count
 # lines differently from an editor.
 _BAD_CHARS = re.compile("[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_STANDARD = "tag:yaml.org,2002:"
+# YAML's own types (what SafeLoader resolves); anything else (`!!python/...`,
+# `!custom`) is refused even though we never construct it.
+_ALLOWED_TAGS = frozenset({"str", "int", "float", "bool", "null", "timestamp", "merge", "value", "binary",
+                           "map", "seq", "omap", "pairs", "set"})
 _TAB_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
 
 
@@ -122,6 +127,9 @@ def _check_tree(root: MappingNode, source: str) -> list[Problem]:
         if depth > MAX_DEPTH:
             return [Problem(source, line, SYNTAX, "nested too deeply",
                             "cluster.yaml needs only a few levels of nesting")]
+        if node.tag.removeprefix(_STANDARD) not in _ALLOWED_TAGS:
+            return [Problem(source, line, path or "(top level)", f"the YAML tag {short(node.tag)} is not allowed",
+                            "remove the `!tag`; cluster.yaml holds plain values")]
         if isinstance(node, SequenceNode):
             stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(node.value))
         elif isinstance(node, MappingNode):

@@ -133,3 +133,16 @@ def test_control_characters_in_keys_stay_on_one_line() -> None:
     problems = problems_of('"evil\\nkey\\u2028": 1\n')
     assert len(problems) == 1
     assert "\n" not in str(problems[0]) and "\u2028" not in str(problems[0])
+
+
+@pytest.mark.parametrize("text", ["cluster:\n  name: !!python/object/apply:os.system [ls]\n",
+                                  "cluster:\n  name: !custom picluster\n"])
+def test_foreign_yaml_tags_refused(text: str) -> None:
+    problems = problems_of(text)
+    assert [(p.line, p.path) for p in problems] == [(2, "cluster.name")]
+    assert "YAML tag" in problems[0].what
+
+
+def test_explicit_standard_tags_are_read() -> None:
+    config = parse_config("cluster:\n  name: !!str picluster\nnetwork:\n  lease_time: !!int 900\n")
+    assert (config.cluster.name, config.network.lease_time) == ("picluster", 900)
