@@ -67,14 +67,14 @@ def choose_boot_file(contents: Mapping[str, str | None], name: str = "cmdline.tx
 
 
 def split_args(line: str) -> list[str]:
-    """Split a kernel command line like the kernel does: spaces, except inside double quotes."""
+    """Split a kernel command line like the kernel does: on white space, except inside double quotes."""
     args: list[str] = []
     current: list[str] = []
     in_quotes = False
     for char in line:
         if char == '"':
             in_quotes = not in_quotes
-        if char in " \t\v\f" and not in_quotes:
+        if char in " \t\n\v\f\r" and not in_quotes:
             if current:
                 args.append("".join(current))
                 current = []
@@ -110,6 +110,9 @@ def edit_kernel_args(
     that is not one line, holds NUL bytes, or would exceed the kernel's limit.
     """
     line = _single_line(text, where)
+    if line.count('"') % 2:
+        # Anything appended would land inside the open quote and reach the kernel as one argument.
+        raise BootFileError(f"{where} has an unbalanced double quote; fix the quoting by hand, then retry")
     args = split_args(line)
     if not args:
         raise BootFileError(
@@ -131,8 +134,10 @@ def edit_kernel_args(
     kept.extend(arg for arg in wanted if arg not in seen)
     if kept == args:
         return text
+    if not kept:
+        raise BootFileError(f"{where} would be left empty; keep at least root= on the line")
     new_line = " ".join(kept)
-    if len(new_line.encode("utf-8")) >= MAX_CMDLINE:
+    if len(new_line.encode("utf-8", "surrogatepass")) >= MAX_CMDLINE:
         raise BootFileError(
             f"{where} would be {len(new_line)} bytes, over the kernel's {MAX_CMDLINE}-byte limit; "
             "remove arguments you do not need, then retry"
