@@ -97,7 +97,9 @@ class KernelRoutes:
                 if op.action is RouteAction.DELETE and error.code == errno.ESRCH:
                     continue  # already gone: that is what we wanted
                 if op.action is RouteAction.ADD and error.code == errno.EEXIST:
-                    continue  # someone (the kernel, a racing reconcile) has it
+                    # A route that is not ours holds this prefix (same metric): never touch it.
+                    failures.append(f"add {route.dst} via {route.gateway}: a foreign route holds it; left alone")
+                    continue
                 failures.append(f"{command} {route.dst} via {route.gateway}: {error}")
         return failures
 

@@ -104,8 +104,9 @@ def plan_routes(wanted: Iterable[PodRoute], actual: Iterable[KernelRoute], oif: 
     changes: list[RouteOp] = []
     for dst, routes in sorted(have.items()):
         target = want.get(dst)
-        if target is not None and target not in routes and len(routes) == 1:
-            # One wrong route for a wanted prefix: replace it in place, no gap in reachability.
+        if target is not None and len(routes) == 1 and _replaceable(routes[0], target):
+            # One wrong route for a wanted prefix: replace it in place, no gap in reachability
+            # (the kernel replaces the route with the same prefix and metric).
             changes.append(RouteOp(RouteAction.REPLACE, target))
             continue
         # Unwanted prefix, or several routes of ours for it (different metrics): keep at most
@@ -115,9 +116,13 @@ def plan_routes(wanted: Iterable[PodRoute], actual: Iterable[KernelRoute], oif: 
                 deletes.append(RouteOp(RouteAction.DELETE, route))
     for dst, target in sorted(want.items()):
         routes = have.get(dst, [])
-        if target not in routes and len(routes) != 1:
+        if target not in routes and not (len(routes) == 1 and _replaceable(routes[0], target)):
             changes.append(RouteOp(RouteAction.ADD, target))
     return deletes + sorted(changes, key=lambda op: op.route)
+
+
+def _replaceable(current: KernelRoute, target: KernelRoute) -> bool:
+    return current != target and current.metric == target.metric
 
 
 def _sort_key(route: KernelRoute) -> tuple[str, int, int]:

@@ -1,0 +1,65 @@
+"""netd.routes' service: LAN address kept, routes follow node events and Resync snapshots."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rtt_netns import VENV_PYTHON, Netns, stop, wait_for
+
+pytestmark = pytest.mark.root
+
+DRIVER = str(Path(__file__).with_name("rtt_service_driver.py"))
+
+
+@pytest.fixture
+def net() -> Iterator[Netns]:
+    net = Netns()
+    try:
+        yield net
+    finally:
+        net.close()
+
+
+def test_service_follows_snapshot_events_and_resync(net: Netns, tmp_path: Path) -> None:
+    master = net.ns("m")
+    peer = net.ns("p")
+    net.veth(master, "rtt-lan", peer, "rtt-peer")  # no address yet: the service puts 10.0.0.1/24 on
+    nodes = tmp_path / "nodes.json"
+    snapshot = [
+        ["master", "10.0.0.1", "10.244.0.0/24"],
+        ["node-1", "10.0.0.11", "10.244.1.0/24"],
+        ["node-2", "10.0.0.12", "10.244.2.0/24"],
+    ]
+    nodes.write_text(json.dumps(snapshot))
+    proc = net.spawn(master, VENV_PYTHON, DRIVER, "rtt-lan", str(nodes), stdin=True)
+    assert proc.stdout is not None and proc.stdin is not None
+
+    def send(command: dict[str, object]) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(command) + "\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        assert line, stop(proc)
+        assert json.loads(line)["converged"]
+
+    first = proc.stdout.readline()
+    assert first and json.loads(first)["converged"], stop(proc)
+    assert "10.0.0.1/24" in net.ip(master, "-4", "-o", "addr", "show", "dev", "rtt-lan").stdout
+    assert net.routes(master) == {"10.244.1.0/24": "10.0.0.11", "10.244.2.0/24": "10.0.0.12"}
+
+    send({"upsert": ["node-3", "10.0.0.13", "10.244.3.0/24"]})
+    assert net.routes(master)["10.244.3.0/24"] == "10.0.0.13"
+    send({"upsert": ["node-1", "10.0.0.21", "10.244.1.0/24"]})  # node-1 got a new lease
+    assert net.routes(master)["10.244.1.0/24"] == "10.0.0.21"
+    send({"remove": ["node-2", "10.0.0.12", "10.244.2.0/24"]})  # forgotten
+    assert "10.244.2.0/24" not in net.routes(master)
+
+    # The registry (snapshot) is the truth after a Resync: node-3 was never committed there.
+    send({"resync": True})
+    assert net.routes(master) == {"10.244.1.0/24": "10.0.0.11", "10.244.2.0/24": "10.0.0.12"}
+    net.ip(master, "addr", "flush", "dev", "rtt-lan")
+    wait_for(lambda: "10.0.0.1/24" in net.ip(master, "-4", "-o", "addr", "show", "dev", "rtt-lan").stdout, 2)
+    wait_for(lambda: len(net.routes(master)) == 2, 2)
