@@ -47,7 +47,7 @@ class NetworkSection:
     max_lease_time: int = 7200
     """Longest lease a client may ask for, in seconds."""
     upstream_dns: tuple[IPv4Address, ...] | None = None
-    """Resolvers to forward to; None means `auto` (those the uplink got by DHCP)."""
+    """Resolvers to forward to; `auto` (None here) means those the uplink got by DHCP."""
     nat: NatSection = field(default_factory=NatSection)
     """NAT settings."""
     node_name_pattern: str = "node-{n}"
@@ -69,7 +69,7 @@ class KubernetesSection:
     api_server_sans: tuple[str, ...] = ("kubernetes.cluster.home",)
     """Extra names in the API server certificate."""
     token_ttl: int = 7200
-    """Default TTL of join tokens in seconds (written like `2h` in the file)."""
+    """Default TTL of join tokens made on the web page (seconds here; written like `2h` in the file)."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class NodeReservation:
     client_id: str | None = None
     """DHCP client identifier (option 61) as lower-case hex bytes joined by colons."""
     address: IPv4Address | None = None
-    """Fixed address; None means one from the pool, kept across restarts."""
+    """Fixed address; when not set, one from the pool, kept across restarts."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class WifiSection:
     """`wifi:`: the master's uplink, written into its image."""
 
     ssid: str | None = None
-    """Network name; None means no Wi-Fi is configured."""
+    """Network name; when not set, no Wi-Fi is configured."""
     psk_file: str | None = None
     """Absolute path of the file holding the passphrase, not world-readable (`~` and relative paths are resolved against cluster.yaml's folder)."""
     country: str = "US"
