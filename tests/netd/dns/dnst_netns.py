@@ -92,8 +92,34 @@ class Topology:
         for ns in (self.master, self.client, self.internet):
             sh("ip", "netns", "add", ns)
             sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "link", "add", f"{p}ml", "netns", self.master, "type", "veth", "peer", f"{p}cl", "netns", self.client)
-        sh("ip", "link", "add", f"{p}mu", "netns", self.master, "type", "veth", "peer", f"{p}iu", "netns", self.internet)
+        sh(
+            "ip",
+            "link",
+            "add",
+            f"{p}ml",
+            "netns",
+            self.master,
+            "type",
+            "veth",
+            "peer",
+            f"{p}cl",
+            "netns",
+            self.client,
+        )
+        sh(
+            "ip",
+            "link",
+            "add",
+            f"{p}mu",
+            "netns",
+            self.master,
+            "type",
+            "veth",
+            "peer",
+            f"{p}iu",
+            "netns",
+            self.internet,
+        )
         for ns, dev, addresses in (
             (self.master, f"{p}ml", ["10.0.0.1/24"]),
             (self.client, f"{p}cl", ["10.0.0.3/24"]),
@@ -113,7 +139,9 @@ class Topology:
         for ns in (self.master, self.client, self.internet):
             sh("ip", "netns", "del", ns, check=False)
 
-    def start(self, name: str, ns: str, *command: str, ready: str | None = None) -> subprocess.Popen[str]:
+    def start(
+        self, name: str, ns: str, *command: str, ready: str | None = None
+    ) -> subprocess.Popen[str]:
         """Run `command` in `ns`; wait for a line containing `ready` on stdout if given."""
         with open(self.workdir / f"{name}.err", "w") as err:  # the child keeps its own copy
             process = subprocess.Popen(
@@ -130,7 +158,9 @@ class Topology:
             line = process.stdout.readline()
             if ready not in line:
                 self.stop(name)
-                raise RuntimeError(f"{name} did not start: {(self.workdir / f'{name}.err').read_text()}")
+                raise RuntimeError(
+                    f"{name} did not start: {(self.workdir / f'{name}.err').read_text()}"
+                )
         return process
 
     def stop(self, name: str) -> None:
@@ -150,22 +180,54 @@ class Topology:
     def dnsmasq(self, name: str, ns: str, address: str, *options: str) -> None:
         """A dnsmasq in `ns` answering on `address`; foreground, no config file, no logging."""
         self.start(
-            name, ns, "dnsmasq", "-k", "--conf-file=/dev/null", "--pid-file=", "--user=root",
-            f"--listen-address={address}", "--bind-interfaces", "--no-hosts", "--log-facility=/dev/null",
+            name,
+            ns,
+            "dnsmasq",
+            "-k",
+            "--conf-file=/dev/null",
+            "--pid-file=",
+            "--user=root",
+            f"--listen-address={address}",
+            "--bind-interfaces",
+            "--no-hosts",
+            "--log-facility=/dev/null",
             *options,
         )
         wait_for_port(ns, address)
 
     def dig(self, ns: str, *args: str, timeout: float = 15) -> DigResult:
-        result = sh("ip", "netns", "exec", ns, "dig", "+time=3", "+tries=1", *args, check=False, timeout=timeout)
+        result = sh(
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "dig",
+            "+time=3",
+            "+tries=1",
+            *args,
+            check=False,
+            timeout=timeout,
+        )
         return parse_dig(result.stdout + result.stderr)
 
 
 def wait_for_port(ns: str, address: str, port: int = 53, attempts: int = 50) -> None:
     """Wait until something answers DNS at address:port in `ns`."""
     for _ in range(attempts):
-        out = sh("ip", "netns", "exec", ns, "dig", "+time=1", "+tries=1", "-p", str(port),
-                 f"@{address}", "probe.invalid", check=False).stdout
+        out = sh(
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "dig",
+            "+time=1",
+            "+tries=1",
+            "-p",
+            str(port),
+            f"@{address}",
+            "probe.invalid",
+            check=False,
+        ).stdout
         if "status:" in out:
             return
     raise RuntimeError(f"nothing answers DNS at {address}:{port} in {ns}")

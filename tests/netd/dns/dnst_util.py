@@ -11,7 +11,9 @@ from netd.dns.handler import QueryHandler
 from netd.dns.zone import Zone, ZoneSettings
 from netd.events import NodeRecord
 
-CONFIG = Config(cluster=ClusterSection(name="picluster", domain="cluster.home"), network=NetworkSection())
+CONFIG = Config(
+    cluster=ClusterSection(name="picluster", domain="cluster.home"), network=NetworkSection()
+)
 
 
 def node(name: str, address: str | None) -> NodeRecord:
@@ -28,7 +30,9 @@ def make_zone(*nodes: NodeRecord, subnet: str = "10.0.0.0/24") -> Zone:
     """The zone of the default config with these nodes."""
     settings = ZoneSettings.from_config(CONFIG)
     if subnet != "10.0.0.0/24":
-        settings = ZoneSettings(settings.domain, settings.master_address, settings.master_names, IPv4Network(subnet))
+        settings = ZoneSettings(
+            settings.domain, settings.master_address, settings.master_names, IPv4Network(subnet)
+        )
     return Zone(settings, nodes)
 
 
@@ -47,7 +51,9 @@ def query(
     qclass: int = 1,
 ) -> bytes:
     """A query packed by dnslib (name kept in the given letter case)."""
-    record = DNSRecord(DNSHeader(id=qid, rd=int(rd)), q=DNSQuestion(name, getattr(QTYPE, qtype), qclass))
+    record = DNSRecord(
+        DNSHeader(id=qid, rd=int(rd)), q=DNSQuestion(name, getattr(QTYPE, qtype), qclass)
+    )
     if edns is not None:
         record.add_ar(EDNS0(udp_len=edns, flags="do" if do else ""))
     return bytes(record.pack())

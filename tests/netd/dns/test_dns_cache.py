@@ -9,7 +9,9 @@ from netd.dns.cache import AnswerCache, cacheable_ttl
 from netd.dns.handler import Forward, QueryHandler, Reply
 
 
-def upstream_reply(data: bytes, zone_text: str = "", rcode: int = RCODE.NOERROR, auth: str = "") -> DNSRecord:
+def upstream_reply(
+    data: bytes, zone_text: str = "", rcode: int = RCODE.NOERROR, auth: str = ""
+) -> DNSRecord:
     """What an upstream resolver would answer to `data`."""
     reply = DNSRecord.parse(data).reply()
     reply.header.rcode = rcode
@@ -20,7 +22,9 @@ def upstream_reply(data: bytes, zone_text: str = "", rcode: int = RCODE.NOERROR,
     return reply
 
 
-def forward_and_complete(handler: QueryHandler, data: bytes, reply: DNSRecord, now: float) -> DNSRecord:
+def forward_and_complete(
+    handler: QueryHandler, data: bytes, reply: DNSRecord, now: float
+) -> DNSRecord:
     command = handler.handle(data, now, udp=True)
     assert isinstance(command, Forward)
     return DNSRecord.parse(handler.complete(command, reply, now, udp=True))
@@ -40,7 +44,9 @@ SOA = "example.test. 3600 IN SOA ns.example.test. admin.example.test. 1 7200 900
 def test_positive_answer_is_served_with_ttls_counting_down_until_they_run_out() -> None:
     handler = make_handler()
     data = query("www.example.test")
-    first = forward_and_complete(handler, data, upstream_reply(data, "www.example.test. 100 IN A 203.0.113.80"), 1000.0)
+    first = forward_and_complete(
+        handler, data, upstream_reply(data, "www.example.test. 100 IN A 203.0.113.80"), 1000.0
+    )
     assert [(str(rr.rdata), rr.ttl) for rr in first.rr] == [("203.0.113.80", 100)]
     assert first.header.aa == 0
     later = from_cache(handler, query("www.example.test", qid=77), 1040.5)
@@ -99,14 +105,20 @@ def test_no_answer_at_all_is_servfail_and_not_cached() -> None:
     command = handler.handle(data, 0.0, udp=True)
     assert isinstance(command, Forward)
     reply = DNSRecord.parse(handler.complete(command, None, 0.0, udp=True))
-    assert (reply.header.id, reply.header.rcode, str(reply.q.qname)) == (5, RCODE.SERVFAIL, "down.example.test.")
+    assert (reply.header.id, reply.header.rcode, str(reply.q.qname)) == (
+        5,
+        RCODE.SERVFAIL,
+        "down.example.test.",
+    )
     assert isinstance(handler.handle(data, 0.0, udp=True), Forward)
 
 
 def test_key_is_case_insensitive_and_the_reply_echoes_the_askers_case() -> None:
     handler = make_handler()
     data = query("WWW.Example.TEST")
-    forward_and_complete(handler, data, upstream_reply(data, "www.example.test. 100 IN A 203.0.113.80"), 0.0)
+    forward_and_complete(
+        handler, data, upstream_reply(data, "www.example.test. 100 IN A 203.0.113.80"), 0.0
+    )
     hit = from_cache(handler, query("www.EXAMPLE.test"), 1.0)
     assert hit is not None
     assert str(hit.q.qname) == "www.EXAMPLE.test."
@@ -116,7 +128,9 @@ def test_key_is_case_insensitive_and_the_reply_echoes_the_askers_case() -> None:
 def test_key_separates_type_class_and_do_bit() -> None:
     handler = make_handler()
     data = query("www.example.test", edns=1232, do=True)
-    forward_and_complete(handler, data, upstream_reply(data, "www.example.test. 100 IN A 203.0.113.80"), 0.0)
+    forward_and_complete(
+        handler, data, upstream_reply(data, "www.example.test. 100 IN A 203.0.113.80"), 0.0
+    )
     assert from_cache(handler, query("www.example.test", edns=1232, do=True), 1.0) is not None
     assert from_cache(handler, query("www.example.test", edns=1232), 1.0) is None
     assert from_cache(handler, query("www.example.test", "AAAA", edns=1232, do=True), 1.0) is None
@@ -138,7 +152,11 @@ def test_cache_is_bounded_and_evicts_the_oldest() -> None:
 def test_ttls_are_capped() -> None:
     cache = AnswerCache(max_ttl=600)
     data = query("long.example.test")
-    template = cache.put((b"\x04long\x07example\x04test\x00", 1, 1, False), upstream_reply(data, "long.example.test. 999999 IN A 203.0.113.1"), 0.0)
+    template = cache.put(
+        (b"\x04long\x07example\x04test\x00", 1, 1, False),
+        upstream_reply(data, "long.example.test. 999999 IN A 203.0.113.1"),
+        0.0,
+    )
     assert template.expires_at == 600.0
     assert [ttl for _, ttl in template.ttls] == [600]
 

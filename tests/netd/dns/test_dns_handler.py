@@ -48,7 +48,9 @@ def test_large_answer_is_truncated_for_plain_udp_and_whole_over_tcp_or_edns() ->
 
 
 def test_edns_reply_advertises_our_payload_and_echoes_do() -> None:
-    reply = DNSRecord.parse(reply_of(make_handler(), query("master.cluster.home", edns=4096, do=True)))
+    reply = DNSRecord.parse(
+        reply_of(make_handler(), query("master.cluster.home", edns=4096, do=True))
+    )
     opt = reply.ar[-1]
     assert (opt.rtype, opt.rclass) == (41, 1232)
     assert opt.ttl & 0x8000
@@ -57,8 +59,14 @@ def test_edns_reply_advertises_our_payload_and_echoes_do() -> None:
 
 
 def test_rd_bit_is_copied() -> None:
-    assert DNSRecord.parse(reply_of(make_handler(), query("master.cluster.home", rd=False))).header.rd == 0
-    assert DNSRecord.parse(reply_of(make_handler(), query("master.cluster.home", rd=True))).header.rd == 1
+    assert (
+        DNSRecord.parse(reply_of(make_handler(), query("master.cluster.home", rd=False))).header.rd
+        == 0
+    )
+    assert (
+        DNSRecord.parse(reply_of(make_handler(), query("master.cluster.home", rd=True))).header.rd
+        == 1
+    )
 
 
 def test_unknown_edns_version_gets_badvers() -> None:

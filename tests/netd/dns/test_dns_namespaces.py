@@ -16,13 +16,16 @@ from dnst_netns import PYTHON, Topology, new_topology, sh
 
 pytestmark = pytest.mark.root
 
-BIG = ",".join(f'"{c * 200}"' for c in "abc")  # a 600+ byte TXT answer
+BIG = ",".join(f'"{c * 200}"' for c in "abcdefg")  # a 1400+ byte TXT answer: over 1232 bytes too
 
 
 def start_upstream(topology: Topology) -> None:
     topology.dnsmasq(
-        "upstream", topology.internet, "192.0.2.53",
-        "--no-resolv", "--local-ttl=3",
+        "upstream",
+        topology.internet,
+        "192.0.2.53",
+        "--no-resolv",
+        "--local-ttl=3",
         "--address=/example.test/203.0.113.80",
         f"--txt-record=big.example.test,{BIG}",
     )
@@ -37,10 +40,19 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         (workdir / "resolv.conf").write_text("nameserver 192.0.2.99\nnameserver 192.0.2.53\n")
         start_upstream(topology)
         topology.start(
-            "ours", topology.master, PYTHON, "-m", "netd.dns",
-            "--node", "node-3=10.0.0.3", "--node", "node-1=10.0.0.11",
-            "--resolv-conf", str(workdir / "resolv.conf"),
-            "--stats-file", str(workdir / "stats.json"),
+            "ours",
+            topology.master,
+            PYTHON,
+            "-m",
+            "netd.dns",
+            "--node",
+            "node-3=10.0.0.3",
+            "--node",
+            "node-1=10.0.0.11",
+            "--resolv-conf",
+            str(workdir / "resolv.conf"),
+            "--stats-file",
+            str(workdir / "stats.json"),
             ready="ready",
         )
         yield topology
@@ -70,6 +82,8 @@ def test_cluster_names_and_reverse_lookup(lab: Topology) -> None:
     assert missing.status == "NXDOMAIN"
     nodata = lab.dig(lab.client, "@10.0.0.1", "node-3.cluster.home", "AAAA")
     assert (nodata.status, nodata.answers) == ("NOERROR", [])
+    local = lab.dig(lab.master, "@127.0.0.1", "node-1.cluster.home")  # the master itself, on localhost
+    assert local.data() == ["10.0.0.11"]
 
 
 def test_tcp_query(lab: Topology) -> None:
@@ -82,20 +96,29 @@ def test_tcp_query(lab: Topology) -> None:
 def test_large_answer_is_truncated_over_udp_and_whole_over_tcp(lab: Topology) -> None:
     cut = lab.dig(lab.client, "+noedns", "+ignore", "@10.0.0.1", "big.example.test", "TXT")
     assert "tc" in cut.flags and cut.answers == []
-    retried = lab.dig(lab.client, "+noedns", "@10.0.0.1", "big.example.test", "TXT")  # dig falls back to TCP
+    retried = lab.dig(
+        lab.client, "+noedns", "@10.0.0.1", "big.example.test", "TXT"
+    )  # dig falls back to TCP
     assert "tc" not in retried.flags and len(retried.answers) == 1
     assert "Truncated, retrying in TCP mode" in retried.text
     tcp = lab.dig(lab.client, "+tcp", "@10.0.0.1", "big.example.test", "TXT")
     assert tcp.data() == retried.data()
-    small_edns = lab.dig(lab.client, "+bufsize=512", "+ignore", "@10.0.0.1", "big.example.test", "TXT")
+    small_edns = lab.dig(
+        lab.client, "+bufsize=512", "+ignore", "@10.0.0.1", "big.example.test", "TXT"
+    )
     assert "tc" in small_edns.flags
 
 
 def test_nothing_is_answered_from_the_uplink_side(lab: Topology) -> None:
-    for target in ("192.0.2.1", "10.0.0.1"):  # the uplink address, and the LAN address routed via it
+    for target in (
+        "192.0.2.1",
+        "10.0.0.1",
+    ):  # the uplink address, and the LAN address routed via it
         for transport in ("+notcp", "+tcp"):
             started = time.monotonic()
-            result = lab.dig(lab.internet, transport, "-b", "192.0.2.100", f"@{target}", "node-3.cluster.home")
+            result = lab.dig(
+                lab.internet, transport, "-b", "192.0.2.100", f"@{target}", "node-3.cluster.home"
+            )
             assert result.status == "NO-ANSWER", result.text
             assert time.monotonic() - started < 10
     assert counters(lab)["server"]["refused_source"] >= 2

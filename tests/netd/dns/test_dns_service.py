@@ -46,7 +46,9 @@ async def running(
     if upstream_port is not None:
         network = dataclasses.replace(CONFIG.network, upstream_dns=(LOCAL,))
         config = dataclasses.replace(CONFIG, network=network)
-    ctx = NetdContext(config=config, bus=EventBus(), state_dir=Path("."), known_nodes=lambda: list(nodes))
+    ctx = NetdContext(
+        config=config, bus=EventBus(), state_dir=Path("."), known_nodes=lambda: list(nodes)
+    )
     port = free_port()
     settings = DnsSettings(port=port, listen=(LOCAL,), upstream_port=upstream_port or 53)
     service = create(ctx, settings)
@@ -139,13 +141,23 @@ def test_malformed_datagrams_are_counted_and_the_server_keeps_answering() -> Non
         async with running([node("node-3", "10.0.0.3")]) as (service, port):
             loop = asyncio.get_running_loop()
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                for junk in (b"", b"\x00", b"\xff" * 11, b"\x12\x34" + b"\xff" * 40, query("a.b")[:-3]):
+                for junk in (
+                    b"",
+                    b"\x00",
+                    b"\xff" * 11,
+                    b"\x12\x34" + b"\xff" * 40,
+                    query("a.b")[:-3],
+                ):
                     await loop.sock_sendto(sock, junk, ("127.0.0.1", port))
-            formerr = DNSRecord.parse(await udp_ask(port, b"\x12\x34\x01\x00\x00\x02" + b"\x00" * 6))
+            formerr = DNSRecord.parse(
+                await udp_ask(port, b"\x12\x34\x01\x00\x00\x02" + b"\x00" * 6)
+            )
             assert formerr.header.rcode == RCODE.FORMERR
             assert addresses(await udp_ask(port, query("node-3.cluster.home"))) == ["10.0.0.3"]
             stats = service.counters()
-            assert stats["handler"]["dropped"] >= 3  # short ones and the one that looks like a response
+            assert (
+                stats["handler"]["dropped"] >= 3
+            )  # short ones and the one that looks like a response
             assert stats["handler"]["formerr"] >= 2
             assert stats["server"]["internal_errors"] == 0
 

@@ -49,7 +49,11 @@ def test_nxdomain_for_unknown_names_with_soa_and_negative_ttl() -> None:
 
 def test_nodata_for_existing_names_with_other_types() -> None:
     handler = make_handler(node("node-3", "10.0.0.3"))
-    for name, qtype in [("node-3.cluster.home", "AAAA"), ("cluster.home", "A"), ("kubernetes.cluster.home", "MX")]:
+    for name, qtype in [
+        ("node-3.cluster.home", "AAAA"),
+        ("cluster.home", "A"),
+        ("kubernetes.cluster.home", "MX"),
+    ]:
         reply = ask(handler, query(name, qtype))
         assert (reply.header.rcode, len(reply.rr)) == (RCODE.NOERROR, 0), name
         assert [rr.rtype for rr in reply.auth] == [QTYPE.SOA]
@@ -87,7 +91,9 @@ def test_ptr_records_for_nodes_and_master() -> None:
 
 def test_reverse_zone_of_a_slash_22_is_the_enclosing_slash_16_with_empty_non_terminals() -> None:
     zone = make_zone(node("node-3", "10.0.2.3"), subnet="10.0.0.0/22")
-    assert zone.apex_of(labels_of_text("3.2.0.10.in-addr.arpa")) == labels_of_text("0.10.in-addr.arpa")
+    assert zone.apex_of(labels_of_text("3.2.0.10.in-addr.arpa")) == labels_of_text(
+        "0.10.in-addr.arpa"
+    )
     ent = zone.answer(labels_of_text("2.0.10.in-addr.arpa"), QTYPE.PTR, 1)
     assert ent is not None and ent.header.rcode == RCODE.NOERROR and not ent.rr
     gone = zone.answer(labels_of_text("9.0.10.in-addr.arpa"), QTYPE.PTR, 1)
