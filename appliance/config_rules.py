@@ -72,7 +72,7 @@ def master_in_subnet(ctx: Context) -> None:
 def dhcp_range_fits(ctx: Context) -> None:
     """`network.dhcp_range` runs upward, lies in the subnet's host addresses and leaves out the master's address."""
     net = ctx.config.network
-    if not ctx.ok("network.subnet", "network.dhcp_range", "network.master_address"):
+    if not ctx.ok("network.subnet", "network.dhcp_range"):
         return
     first, last = net.dhcp_range
     hosts = f"{net.subnet.network_address + 1}..{net.subnet.broadcast_address - 1}"
@@ -81,7 +81,7 @@ def dhcp_range_fits(ctx: Context) -> None:
     elif any(a not in net.subnet or a in _ends(net.subnet) for a in (first, last)):
         ctx.report("network.dhcp_range", f"{first}..{last} is not inside the host addresses of {net.subnet}",
                    f"keep the range within {hosts}", near=("network.subnet",))
-    elif first <= net.master_address <= last:
+    elif first <= net.master_address <= last and ctx.ok("network.master_address"):
         ctx.report("network.master_address", f"{net.master_address} is inside the DHCP range {first}..{last}",
                    "move the master's address out of the range, or start the range after it",
                    near=("network.dhcp_range", "network.subnet"))

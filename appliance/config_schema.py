@@ -143,7 +143,8 @@ class Reader:
             example = next(iter(spec.keys))
             self.problem(node, path, f"expected a mapping of keys, found {kind_of(node)}",
                          f"indent keys under it, e.g. `{example}: ...` on the next line")
-            node = MappingNode("tag:yaml.org,2002:map", [], node.start_mark, node.end_mark)
+            required = any(isinstance(key, Key) and key.required for key in spec.keys.values())
+            return None if required else spec.model()
         given: dict[str, Any] = {}
         for key_node, value in node.value:
             name = str(key_node.value)

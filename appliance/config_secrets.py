@@ -94,6 +94,8 @@ def psk_file(base_dir: Path) -> Callable[[Node], str]:
 
     def parse_psk_file(node: Node) -> str:
         raw = text(node, "a file path")
+        if "\0" in raw or not raw.strip():
+            raise Invalid("not a usable file path", "write the path of the passphrase file, e.g. ~/.config/appliance/wifi.psk")
         path = base_dir / Path(os.path.expanduser(raw))
         written, shown = short(raw), short(str(path), 80)
         try:

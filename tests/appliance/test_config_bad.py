@@ -257,6 +257,12 @@ CASES = [
             mac: "b8:27:eb:00:00:01"
             adress: 10.0.0.12
         """, 4, "nodes[0].adress", "did you mean `address`"),
+    Bad("node-entry-not-a-mapping", """
+        nodes:
+          - name: node-1
+            mac: "b8:27:eb:00:00:01"
+          - node-2
+        """, 4, "nodes[1]", "expected a mapping of keys, found `node-2`"),
     Bad("nodes-not-a-list", """
         nodes:
           name: node-1
@@ -462,6 +468,13 @@ def test_pod_cidr_slices_fit_exactly() -> None:
 def test_secret_under_an_unknown_section_is_named_too() -> None:
     problems = problems_of("extras:\n  - db_password: hunter2\n")
     assert [(p.line, p.path) for p in problems] == [(1, "extras"), (2, "extras[0].db_password")]
+
+
+def test_keys_left_at_their_defaults_are_reported_at_the_key_that_moved() -> None:
+    # Only the subnet changed: the master and the pool (defaults) no longer fit.
+    problems = problems_of("cluster:\n  name: picluster\nnetwork:\n  subnet: 192.168.50.0/24\n")
+    assert [(p.line, p.path) for p in problems] == [(4, "network.dhcp_range"), (4, "network.master_address")]
+    assert "e.g. 192.168.50.1" in str(problems[1])
 
 
 def test_refused_value_does_not_cascade_into_rules() -> None:

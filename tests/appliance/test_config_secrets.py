@@ -66,6 +66,12 @@ def test_bad_psk_file(tmp_path: Path, setup, says: str) -> None:  # type: ignore
     assert "correct horse" not in str(problems[0])
 
 
+@pytest.mark.parametrize("written", ['"a\\0b"', '" "', '"' + "x" * 5000 + '"'], ids=["nul", "blank", "too-long"])
+def test_unusable_psk_paths(written: str) -> None:
+    problems = problems_of(wifi_yaml(written))
+    assert [(p.line, p.path) for p in problems] == [(3, "wifi.psk_file")]
+
+
 def test_psk_file_without_ssid(tmp_path: Path) -> None:
     write_psk(tmp_path / "wifi.psk")
     problems = problems_of(wifi_yaml("wifi.psk", ssid=None), tmp_path)
