@@ -208,7 +208,7 @@ class Forwarder:
             await loop.sock_sendall(sock, data)
             while True:  # ignore anything that does not match (spoofing, late answers)
                 raw = await loop.sock_recv(sock, 65535)
-                answer = _matching(raw, request)
+                answer = parse_upstream_answer(raw, request)
                 if answer is not None:
                     return answer
 
@@ -220,7 +220,7 @@ class Forwarder:
             await writer.drain()
             while True:
                 (length,) = struct.unpack(">H", await reader.readexactly(2))
-                answer = _matching(await reader.readexactly(length), request)
+                answer = parse_upstream_answer(await reader.readexactly(length), request)
                 if answer is not None:
                     return answer
         except asyncio.IncompleteReadError as error:
@@ -229,8 +229,8 @@ class Forwarder:
             writer.close()
 
 
-def _matching(raw: bytes, request: DNSRecord) -> DNSRecord | None:
-    """`raw` parsed if it answers `request` (same ID and question), else None."""
+def parse_upstream_answer(raw: bytes, request: DNSRecord) -> DNSRecord | None:
+    """`raw` parsed if it answers `request` (same ID and question), else None; never raises."""
     try:
         answer = DNSRecord.parse(raw)
     except (DNSError, ValueError, IndexError, struct.error):

@@ -10,16 +10,19 @@ a header can be read and are dropped otherwise, and both are counted.
 
 from __future__ import annotations
 
+import logging
 import math
+import struct
 from dataclasses import dataclass, field
 
-from dnslib import DNSRecord
+from dnslib import DNSError, DNSRecord
 
 from netd.dns import wire
 from netd.dns.cache import AnswerCache, CacheKey
 from netd.dns.template import AnswerTemplate
 from netd.dns.zone import Zone, labels_of_wire
 
+log = logging.getLogger(__name__)
 RCODE_BADVERS = 16
 _ZONE_TRANSFER_TYPES = (251, 252)  # IXFR, AXFR: not offered
 _MAX_ZONE_TEMPLATES = 8192
@@ -137,7 +140,16 @@ class QueryHandler:
         if answer is None:
             self.stats.servfail += 1
             return self._header_only(query, wire.RCODE_SERVFAIL)
-        template = self.cache.put(command.key, answer, now)
+        try:
+            template = self.cache.put(command.key, answer, now)
+        except (
+            DNSError,
+            ValueError,
+            struct.error,
+        ) as error:  # parsed, but dnslib cannot re-pack it
+            log.warning("unusable upstream answer for %r: %s", answer.q.qname, error)
+            self.stats.servfail += 1
+            return self._header_only(query, wire.RCODE_SERVFAIL)
         if template.rcode == wire.RCODE_SERVFAIL:
             self.stats.servfail += 1
         return self._render(template, query, now, self._udp_limit(query) if udp else None)

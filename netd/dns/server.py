@@ -31,6 +31,8 @@ from netd.dns.handler import Forward, QueryHandler, Reply
 log = logging.getLogger(__name__)
 
 _UDP_BATCH = 64
+_TCP_PIPELINE = 32
+"""Forwarded queries one TCP connection may have in flight before we stop reading it."""
 _IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 
 
@@ -208,6 +210,8 @@ class DnsServer:
                     if type(command) is Reply:
                         _tcp_send(writer, command.data)
                     elif type(command) is Forward:
+                        if len(pending) >= _TCP_PIPELINE:  # back-pressure on one client
+                            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                         task = asyncio.ensure_future(self._tcp_forward(writer, command))
                         pending.add(task)
                         task.add_done_callback(pending.discard)

@@ -117,7 +117,10 @@ class DnsService:
                 self.apply(event)
             except Exception:  # a bad record must not stop DNS from following the registry
                 log.exception("DNS could not apply %r; resyncing", event)
-                self.resync()
+                try:
+                    self.resync()
+                except Exception:
+                    log.exception("DNS could not resync; serving the names it had")
 
     def counters(self) -> dict[str, dict[str, int]]:
         """All counters, for the web page and tests."""

@@ -82,7 +82,9 @@ def test_cluster_names_and_reverse_lookup(lab: Topology) -> None:
     assert missing.status == "NXDOMAIN"
     nodata = lab.dig(lab.client, "@10.0.0.1", "node-3.cluster.home", "AAAA")
     assert (nodata.status, nodata.answers) == ("NOERROR", [])
-    local = lab.dig(lab.master, "@127.0.0.1", "node-1.cluster.home")  # the master itself, on localhost
+    local = lab.dig(
+        lab.master, "@127.0.0.1", "node-1.cluster.home"
+    )  # the master itself, on localhost
     assert local.data() == ["10.0.0.11"]
 
 

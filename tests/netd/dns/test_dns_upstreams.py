@@ -6,10 +6,18 @@ import os
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from hypothesis import given
+from dnslib import RR, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
+from dnst_util import make_handler, query
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netd.dns.forwarder import UpstreamSource, default_resolv_conf, parse_resolv_conf
+from netd.dns.forwarder import (
+    UpstreamSource,
+    default_resolv_conf,
+    parse_resolv_conf,
+    parse_upstream_answer,
+)
+from netd.dns.handler import Forward
 
 
 def test_parse_resolv_conf_keeps_ipv4_nameservers_in_order() -> None:
@@ -50,3 +58,53 @@ def test_fixed_upstreams_from_the_config_win(tmp_path: Path) -> None:
 def test_resolv_conf_override_from_the_environment(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("NETD_DNS_RESOLV_CONF", str(tmp_path / "r.conf"))
     assert default_resolv_conf() == tmp_path / "r.conf"
+
+
+REQUEST = DNSRecord(
+    DNSHeader(id=77, rd=1), q=DNSQuestion(DNSLabel((b"www", b"example", b"test")), 1, 1)
+)
+GOOD = REQUEST.reply()
+GOOD.add_answer(
+    *RR.fromZone('www.example.test. 300 IN A 203.0.113.80\nwww.example.test. 300 IN TXT "hi"')
+)
+GOOD.add_auth(*RR.fromZone("example.test. 300 IN SOA ns.example.test. a.example.test. 1 2 3 4 5"))
+GOOD_WIRE = bytes(GOOD.pack())
+
+
+def test_upstream_answer_must_match_id_and_question() -> None:
+    assert parse_upstream_answer(GOOD_WIRE, REQUEST) is not None
+    other_id = bytearray(GOOD_WIRE)
+    other_id[1] ^= 1
+    assert parse_upstream_answer(bytes(other_id), REQUEST) is None
+    other_name = GOOD_WIRE.replace(b"\x03www", b"\x03wwx", 1)
+    assert parse_upstream_answer(other_name, REQUEST) is None
+    shouted = GOOD_WIRE.replace(b"\x03www", b"\x03WWW", 1)  # upstreams may change the case (0x20)
+    assert parse_upstream_answer(shouted, REQUEST) is not None
+    assert parse_upstream_answer(bytes(REQUEST.pack()), REQUEST) is None  # a query, not an answer
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(st.tuples(st.integers(0, len(GOOD_WIRE) - 1), st.integers(0, 255)), max_size=5),
+    st.binary(max_size=8),
+)
+def test_fuzz_hostile_upstream_answers_end_in_a_reply(
+    flips: list[tuple[int, int]], tail: bytes
+) -> None:
+    """Whatever an upstream sends, parsing never raises and the client gets a proper reply."""
+    raw = bytearray(GOOD_WIRE)
+    for position, value in flips:
+        raw[position] = value
+    answer = parse_upstream_answer(bytes(raw) + tail, REQUEST)
+    if answer is None:
+        return
+    handler = make_handler()
+    command = handler.handle(query("www.example.test", qid=9), 0.0, udp=True)
+    assert isinstance(command, Forward)
+    reply = DNSRecord.parse(handler.complete(command, answer, 0.0, udp=True))
+    assert (reply.header.id, reply.header.qr) == (9, 1)
+
+
+@given(st.binary(max_size=600))
+def test_fuzz_random_upstream_bytes_never_raise(raw: bytes) -> None:
+    assert parse_upstream_answer(raw, REQUEST) is None or raw[:2] == b"\x00\x4d"
