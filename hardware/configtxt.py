@@ -55,7 +55,7 @@ def _current_section(lines: list[ConfigLine]) -> str:
 def _append(text: str, section: str, new_line: str, lines: list[ConfigLine]) -> str:
     newline = "\r\n" if "\r\n" in text else "\n"
     out = text
-    if out and not out.endswith(("\n", "\r")):
+    if out and not out.endswith("\n"):
         out += newline
     if _current_section(lines) == section:
         return out + new_line + newline

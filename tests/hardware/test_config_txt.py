@@ -49,6 +49,7 @@ def test_32bit_bullseye_gets_arm_64bit_after_a_conditional_section() -> None:
     ("[pi4]\narm_boost=1\n", "[pi4]\narm_boost=1\n[all]\narm_64bit=1\n"),
     ("#arm_64bit=1\n", "#arm_64bit=1\narm_64bit=1\n"),
     ("a=1\r\n[cm4]\r\nb=2\r\n", "a=1\r\n[cm4]\r\nb=2\r\n[all]\r\narm_64bit=1\r\n"),
+    ("a=1\r", "a=1\r\narm_64bit=1\n"),  # a lone CR does not end a line
 ])
 def test_set_value_table(text: str, expected: str) -> None:
     assert set_value(text, "arm_64bit", "1") == expected
