@@ -94,6 +94,17 @@ def build_network(plan: t.LabPlan) -> None:
     plumbing.run(["ip", "netns", "exec", t.HOME_NS, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
 
 
+def _wait_for_dhcp_server(dirs: LabDirs, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not plumbing.udp_port_bound(t.MASTER_NS, 67):
+        if time.monotonic() > deadline:
+            raise EnvironmentProblem(
+                f"the master daemon did not open its DHCP port within {timeout:.0f} s; fix: read "
+                f"{dirs.run / 'logs' / 'master-daemon.log'}, or use appliance lab up --addressing static"
+            )
+        time.sleep(0.05)
+
+
 def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path | None = None,
        fresh: bool = False, daemon: bool = True, netd_only: str | None = None,
        wait: float = 60.0, web_port: int = 18080, say: Say = print) -> LabRecord:
@@ -132,6 +143,10 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
                 # Static addressing: the daemon runs, but its DHCP server does not.
                 only = netd_only or ("dns,nat,routes" if addressing == "static" else None)
                 services.start_daemon(dirs.run, dirs.master_config, dirs.master_state, only)
+                if addressing == "dhcp":
+                    # Like the book: the master is up before the workers are plugged in, so
+                    # their first DISCOVER is answered instead of waiting for a retry.
+                    _wait_for_dhcp_server(dirs, timeout=min(wait or 20.0, 20.0))
             port = webforward.start(dirs.run, t.MASTER_NS, f"{master_address}:8080", web_port)
             say(f"powering on {', '.join(n.name for n in plan.nodes)}")
             for node in plan.nodes:
@@ -159,7 +174,7 @@ def _lab_pids() -> list[int]:
     pids: set[int] = set()
     for namespace in plumbing.list_namespaces(t.PREFIX):
         pids.update(plumbing.namespace_pids(namespace))
-    pids.update(webforward.find_pids())
+    pids.update(webforward.find_pids(t.MASTER_NS))
     return sorted(pids)
 
 
@@ -188,6 +203,6 @@ def down(dirs: LabDirs) -> bool:
     """Remove everything the lab made; True if there was anything. Safe to run twice."""
     preflight.check_root()
     with locked(dirs):
-        had = bool(load_record(dirs) or plumbing.list_namespaces(t.PREFIX) or webforward.find_pids())
+        had = bool(load_record(dirs) or plumbing.list_namespaces(t.PREFIX) or webforward.find_pids(t.MASTER_NS))
         _remove(dirs)
     return had

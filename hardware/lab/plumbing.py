@@ -167,6 +167,15 @@ def ssh_banner(name: str, address: str, timeout: float = 1.0) -> str | None:
     return line if line.startswith("SSH-") else None
 
 
+def udp_port_bound(namespace: str, port: int) -> bool:
+    """True if some socket in `namespace` is bound to UDP `port` (e.g. a DHCP server on 67)."""
+    with in_namespace(namespace):
+        # /proc/thread-self/net shows the reading thread's own network namespace.
+        table = Path("/proc/thread-self/net/udp").read_text()
+    wanted = f":{port:04X}"
+    return any(line.split()[1].endswith(wanted) for line in table.splitlines()[1:] if line.strip())
+
+
 def ipv4_addresses(namespace: str, interface: str) -> list[str]:
     """IPv4 addresses (`a.b.c.d/len`) of `interface` in `namespace`; [] if it has none."""
     from pyroute2 import IPRoute

@@ -39,7 +39,7 @@ PACKAGES: tuple[str, ...] = (
     "openssh-server", "openssh-sftp-server", "python3", "iproute2", "nftables", "iptables",
     "dhcpcd5", "udhcpc", "isc-dhcp-client", "busybox", "cloud-init", "sudo", "procps",
     "iputils-ping", "curl", "dnsutils", "containernetworking-plugins", "python3-yaml",
-    "python3-pyroute2", "ca-certificates", "kmod", "netbase",
+    "python3-pyroute2", "ca-certificates", "kmod", "netbase", "mount",
 )
 """What a node needs: sshd, real DHCP clients, busybox (its init), cloud-init, CNI plugins."""
 

@@ -13,11 +13,21 @@ namespace never gets a link, so the lab is sealed from the real network.
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-PREFIX = "pilab-"
-"""Prefix of every namespace (and switch port) the lab creates."""
+def _prefix() -> str:
+    value = os.environ.get("APPLIANCE_LAB_PREFIX", "pilab-")
+    if not re.fullmatch(r"[a-z][a-z0-9]{0,6}-", value):
+        raise ValueError(f"APPLIANCE_LAB_PREFIX={value!r}: want 1-7 lower-case letters/digits and a '-'")
+    return value
+
+
+PREFIX = _prefix()
+"""Prefix of every namespace (and switch port) the lab creates. $APPLIANCE_LAB_PREFIX (with
+$APPLIANCE_LAB_DIR) lets a second lab run beside the first, e.g. for a developer's test run."""
 
 SWITCH_NS = PREFIX + "switch"
 """Namespace holding the bridge, so the host's namespace never sees it."""
@@ -28,8 +38,8 @@ HOME_NS = PREFIX + "home"
 INTERNET_NS = PREFIX + "internet"
 """The "internet": a DNS server and an HTTP server."""
 
-BRIDGE = PREFIX + "br0"
-"""The switch (a Linux bridge) inside SWITCH_NS."""
+BRIDGE = "pilab-br0"
+"""The switch (a Linux bridge); it lives inside SWITCH_NS, so its name never collides."""
 
 PI_OUIS: tuple[str, ...] = ("b8:27:eb", "dc:a6:32", "e4:5f:01", "d8:3a:dd", "2c:cf:67")
 """Raspberry Pi Foundation / Raspberry Pi Trading MAC prefixes, cycled over the boards."""

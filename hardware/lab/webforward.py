@@ -45,15 +45,15 @@ def start(run_dir: Path, namespace: str, target: str, port: int) -> int | None:
     return None
 
 
-def find_pids() -> list[int]:
-    """PIDs of running forwarders (found by command line, as they live in the host's namespace)."""
+def find_pids(namespace: str) -> list[int]:
+    """PIDs of forwarders into `namespace` (found by command line: they live in the host's namespace)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-            if MARKER.encode() in argv and b"--namespace" in argv:
+            if MARKER.encode() in argv and namespace.encode() in argv:
                 found.append(int(entry.name))
     return found
 

@@ -1,0 +1,56 @@
+"""Preflight checks: each missing piece is one line that names the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appliance.errors import EnvironmentProblem
+from hardware.lab import preflight
+
+
+def _proc(tmp_path: Path, filesystems: str, namespaces: tuple[str, ...]) -> tuple[Path, Path]:
+    fs = tmp_path / "filesystems"
+    fs.write_text(filesystems)
+    ns = tmp_path / "ns"
+    ns.mkdir()
+    for kind in namespaces:
+        (ns / kind).write_text("")
+    return fs, ns
+
+
+def test_kernel_ok(tmp_path: Path) -> None:
+    fs, ns = _proc(tmp_path, "nodev\tproc\nnodev\toverlay\n", ("net", "mnt", "pid", "uts"))
+    preflight.check_kernel(fs, ns)
+
+
+def test_no_overlayfs(tmp_path: Path) -> None:
+    fs, ns = _proc(tmp_path, "nodev\tproc\n\text4\n", ("net", "mnt", "pid", "uts"))
+    with pytest.raises(EnvironmentProblem, match="no overlayfs.*fix: modprobe overlay") as info:
+        preflight.check_kernel(fs, ns)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_namespaces(tmp_path: Path) -> None:
+    fs, ns = _proc(tmp_path, "nodev\toverlay\n", ("net", "mnt"))
+    with pytest.raises(EnvironmentProblem, match="lacks pid, uts namespaces; fix:"):
+        preflight.check_kernel(fs, ns)
+
+
+def test_missing_tool_names_its_package() -> None:
+    with pytest.raises(EnvironmentProblem, match=r"no-such-tool-xyz not found .*fix: apt-get install pkg-xyz"):
+        preflight.check_tools((("sh", "dash"), ("no-such-tool-xyz", "pkg-xyz")))
+
+
+def test_root_filesystem_without_sshd(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "busybox").write_text("")
+    with pytest.raises(EnvironmentProblem, match="no /usr/sbin/sshd.*openssh-server"):
+        preflight.check_root_filesystem(tmp_path)
+
+
+def test_this_machine_passes() -> None:
+    """The machine the tests run on (CI) has everything: scripts/install put it there."""
+    preflight.check_kernel()
+    preflight.check_tools()
