@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
+
 def _prefix() -> str:
     value = os.environ.get("APPLIANCE_LAB_PREFIX", "pilab-")
     if not re.fullmatch(r"[a-z][a-z0-9]{0,6}-", value):
