@@ -130,13 +130,13 @@ VALID = [
 ]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=700), st.booleans())
 def test_fuzz_random_bytes(data: bytes, udp: bool) -> None:
     check_outcome(cached_big_handler(), data, udp)
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(
     st.sampled_from(VALID),
     st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6),

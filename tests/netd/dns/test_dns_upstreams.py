@@ -83,7 +83,7 @@ def test_upstream_answer_must_match_id_and_question() -> None:
     assert parse_upstream_answer(bytes(REQUEST.pack()), REQUEST) is None  # a query, not an answer
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, len(GOOD_WIRE) - 1), st.integers(0, 255)), max_size=5),
     st.binary(max_size=8),
