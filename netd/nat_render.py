@@ -32,7 +32,7 @@ from appliance.errors import ConfigError
 
 TABLE_FAMILY = "ip"
 TABLE_NAME = "appliance"
-_IFNAME = re.compile(r"^[A-Za-z0-9_.:@+-]{1,15}$")
+_IFNAME = re.compile(r"[A-Za-z0-9_.:@+-]{1,15}")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class UplinkState:
 
 
 def _ifname(name: str, key: str) -> str:
-    if not _IFNAME.match(name):
+    if not _IFNAME.fullmatch(name):
         raise ConfigError(
             f"network.{key}: {name!r} is not a valid interface name (1-15 letters, digits or _.:@+-) — fix cluster.yaml"
         )

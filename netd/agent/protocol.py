@@ -25,8 +25,8 @@ MAX_BODY = 64 * 1024
 """Largest request or response body either side accepts (250 nodes' routes take ~15 KiB)."""
 MAX_ROUTES = 1024
 MAX_ERRORS = 16
-_NODE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+_NODE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_SECRET = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
 class ProtocolError(ApplianceError, ValueError):
@@ -56,7 +56,7 @@ def parse_bearer(header: str | None) -> AgentCredential | None:
     if scheme.lower() != "bearer":
         return None
     node, dot, secret = token.strip().partition(".")
-    if not dot or not _NODE_NAME.match(node) or not _SECRET.match(secret):
+    if not dot or not _NODE_NAME.fullmatch(node) or not _SECRET.fullmatch(secret):
         return None
     return AgentCredential(node, secret)
 
@@ -165,7 +165,7 @@ def parse_config(body: bytes) -> AgentConfig:
     """Decode an AgentConfig; ProtocolError for anything else."""
     obj = _load_object(body)
     node = _string(obj, "node")
-    if not _NODE_NAME.match(node):
+    if not _NODE_NAME.fullmatch(node):
         raise ProtocolError(f"node: {node!r} is not a node name")
     raw_routes = obj.get("routes")
     if not isinstance(raw_routes, list) or len(raw_routes) > MAX_ROUTES:

@@ -129,3 +129,26 @@ def stop(proc: subprocess.Popen[str]) -> str:
             proc.kill()
             proc.wait(timeout=5)
     return proc.stderr.read() if proc.stderr else ""
+
+
+# python3 -m http.server resolves its own address (getfqdn) at bind time, which sends a DNS query
+# out of the namespace and hangs where a default route exists; this one serves without that.
+HTTP_SERVER = """
+import functools, http.server, socketserver, sys
+class Server(http.server.ThreadingHTTPServer):
+    def server_bind(self):
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[3])
+Server((sys.argv[1], int(sys.argv[2])), handler).serve_forever()
+"""
+
+
+def http_server(net: Netns, ns: str, address: str, port: int, directory: Path) -> subprocess.Popen[str]:
+    """Serve `directory` over HTTP on address:port inside `ns`; returns once it listens."""
+    proc = net.spawn(ns, VENV_PYTHON, "-c", HTTP_SERVER, address, str(port), str(directory))
+    try:
+        wait_for(lambda: f"{address}:{port}" in net.exec(ns, "ss", "-ltnH").stdout, 5)
+    except AssertionError:
+        raise AssertionError(f"HTTP server in {ns} did not start: {stop(proc)}") from None
+    return proc

@@ -1,0 +1,43 @@
+"""Runs netd.nat's service inside a namespace; prints {"applied": n, "uplink_index": i} per application.
+
+argv: lan_interface uplink_interface [backend]. Stops when stdin closes.
+"""
+
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from appliance.config_model import Config, NatSection, NetworkSection
+from appliance.errors import ApplianceError
+from netd.events import EventBus
+from netd.nat import NatService
+from netd.service import NetdContext
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    backend = sys.argv[3] if len(sys.argv) > 3 else "nftables"
+    network = NetworkSection(lan_interface=sys.argv[1], uplink_interface=sys.argv[2], nat=NatSection(backend))
+    service = NatService(NetdContext(Config(network=network), EventBus(), Path(tempfile.gettempdir())))
+    try:
+        await service.start()
+    except ApplianceError as error:
+        print(json.dumps({"error": str(error)}), flush=True)
+        return
+    loop = asyncio.get_running_loop()
+    stdin_closed = loop.run_in_executor(None, sys.stdin.read)
+    seen = 0
+    while not stdin_closed.done():
+        if service.applications != seen:
+            seen = service.applications
+            index = service.applied.index if service.applied else None
+            print(json.dumps({"applied": seen, "uplink_index": index}), flush=True)
+        await asyncio.sleep(0.02)
+    await service.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,105 @@
+"""The pure nft renderer, its text checked by the real `nft -c` in a namespace."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from ipaddress import IPv4Interface, IPv4Network
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rtt_netns import Netns
+
+from appliance.errors import ConfigError
+from netd.nat_render import UplinkState, render_ruleset
+
+UPLINK = UplinkState("wlan0", 3, True, (IPv4Interface("192.0.2.5/24"),))
+
+
+def render(**overrides: object) -> str:
+    args: dict[str, object] = {
+        "lan_interface": "eth0",
+        "uplink": UPLINK,
+        "lan_subnet": IPv4Network("10.0.0.0/24"),
+        "pod_cidr": IPv4Network("10.244.0.0/16"),
+    }
+    args.update(overrides)
+    return render_ruleset(**args)  # type: ignore[arg-type]
+
+
+def test_ruleset_is_one_atomic_replacement_of_our_table_only() -> None:
+    text = render()
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines[:3] == ["add table ip appliance", "delete table ip appliance", "table ip appliance {"]
+    assert sum(1 for line in lines if "table" in line.split()[:2]) == 3  # no other table named
+    assert 'oifname "wlan0" ip saddr { 10.0.0.0/24, 10.244.0.0/16 } masquerade' in text
+    assert 'iifname "wlan0" ct state established,related accept' in text
+    assert 'iifname "wlan0" counter drop' in text
+    assert 'iifname "eth0" oifname "wlan0" accept' in text
+    # The drop for new connections from the uplink comes after the reply accept.
+    assert text.index("established,related accept") < text.index("counter drop")
+
+
+def test_render_is_deterministic_and_reflects_uplink_state() -> None:
+    assert render() == render()
+    moved = render(uplink=UplinkState("wlan0", 9, True, (IPv4Interface("198.51.100.7/24"),)))
+    assert moved != render() and "index 9" in moved and "198.51.100.7/24" in moved
+    absent = render(uplink=UplinkState("wlan0", None, False, ()))
+    assert "absent down addresses none" in absent
+
+
+def test_pod_network_inside_lan_subnet_is_not_listed_twice() -> None:
+    text = render(lan_subnet=IPv4Network("10.0.0.0/8"), pod_cidr=IPv4Network("10.0.0.0/8"))
+    assert "{ 10.0.0.0/8 }" in text
+
+
+@pytest.mark.parametrize("name", ['wlan0"; flush ruleset; "', "", "a" * 16, "eth 0", "eth0\n"])
+def test_hostile_interface_names_are_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match="uplink_interface"):
+        render(uplink=UplinkState(name, None, False, ()))
+    with pytest.raises(ConfigError, match="lan_interface"):
+        render(lan_interface=name)
+
+
+def test_lan_and_uplink_must_differ() -> None:
+    with pytest.raises(ConfigError, match="must differ"):
+        render(lan_interface="wlan0")
+
+
+@given(st.text(max_size=20))
+def test_any_interface_name_renders_safely_or_is_refused(name: str) -> None:
+    try:
+        text = render(uplink=UplinkState(name, None, False, ()))
+    except ConfigError:
+        return
+    assert f'oifname "{name}"' in text and '"' not in name and "\n" not in name and ";" not in name
+
+
+@pytest.fixture(scope="module")
+def nft_ns() -> Iterator[str]:
+    net = Netns()
+    try:
+        yield net.ns("nftc")
+    finally:
+        net.close()
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(
+    ("lan", "uplink", "subnet", "pods"),
+    [
+        ("eth0", UPLINK, "10.0.0.0/24", "10.244.0.0/16"),
+        ("enp1s0", UplinkState("wlan0", None, False, ()), "192.168.50.0/24", "10.42.0.0/16"),
+        ("eth0.10", UplinkState("usb0", 5, True, (IPv4Interface("100.64.0.2/10"),)), "10.0.0.0/8", "10.0.0.0/8"),
+    ],
+)
+def test_rendered_text_passes_nft_check(nft_ns: str, lan: str, uplink: UplinkState, subnet: str, pods: str) -> None:
+    text = render(lan_interface=lan, uplink=uplink, lan_subnet=IPv4Network(subnet), pod_cidr=IPv4Network(pods))
+    check = subprocess.run(
+        ["ip", "netns", "exec", nft_ns, "nft", "-c", "-f", "-"], input=text, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+    # -c changes nothing: the namespace still has no table.
+    listed = subprocess.run(["ip", "netns", "exec", nft_ns, "nft", "list", "ruleset"], capture_output=True, text=True)
+    assert "appliance" not in listed.stdout
