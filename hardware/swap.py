@@ -4,9 +4,12 @@ The kubelet refuses to start with swap on unless configured for it
 (failSwapOn: false). Raspberry Pi OS manages swap two ways:
 
 - trixie and later: the `rpi-swap` package, a systemd generator configured by
-  /etc/rpi/swap.conf (swap.conf(5)); `[Main]` `Mechanism=none` disables it.
-  The generator only runs at boot, so `swapoff -a` turns the running swap off
-  now and the setting keeps it off after the next reboot.
+  swap.conf(5); `[Main]` `Mechanism=none` disables it. The configuration is
+  read the systemd way (`rpi-systemd-config rpi/swap.conf`, like journald.conf):
+  /etc/rpi/swap.conf, overridden by drop-ins in /etc/rpi/swap.conf.d/. A drop-in
+  of our own therefore works whether or not the admin has a swap.conf, and
+  never rewrites theirs. The generator only runs at boot, so `swapoff -a`
+  turns the running swap off now and the drop-in keeps it off after reboots.
 - bookworm and earlier: `dphys-swapfile` (a swap file under /var), stopped,
   deleted and disabled with its own commands plus systemctl.
 
@@ -16,10 +19,10 @@ provisioner's job. A node that is already right gets an empty plan.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-RPI_SWAP_CONF = "/etc/rpi/swap.conf"
+RPI_SWAP_DROPIN = "/etc/rpi/swap.conf.d/90-appliance-noswap.conf"
+RPI_SWAP_DROPIN_TEXT = "# Written by the appliance: the kubelet needs swap off.\n[Main]\nMechanism=none\n"
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,10 @@ class SwapFacts:
 
     active_swaps: tuple[str, ...]
     """Devices/files listed in /proc/swaps."""
-    rpi_swap_conf: str | None
-    """Text of /etc/rpi/swap.conf, or None when rpi-swap is not installed."""
+    rpi_swap: bool
+    """True when rpi-swap is installed (its systemd generator exists)."""
+    rpi_swap_dropin: str | None
+    """Text of our drop-in RPI_SWAP_DROPIN, None when absent."""
     dphys_swapfile: bool
     """True when dphys-swapfile is installed (its /etc/dphys-swapfile exists)."""
     dphys_enabled: bool = True
@@ -63,53 +68,14 @@ class SwapPlan:
         return not self.edits and not self.commands
 
 
-_SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
-
-
-def set_ini_key(text: str, section: str, key: str, value: str) -> str:
-    """Set `key=value` in `[section]` of a systemd-style INI file; unchanged text if already so.
-
-    An existing key in that section is rewritten in place (commented-out
-    defaults `#Key=...` are left alone); otherwise the key is added at the
-    end of the section, or a new section is appended.
-    """
-    lines = text.split("\n")
-    current: str | None = None
-    last_in_section: int | None = None
-    for index, line in enumerate(lines):
-        header = _SECTION.match(line)
-        if header:
-            current = header.group(1).strip()
-            if current == section:
-                last_in_section = index
-            continue
-        if current != section:
-            continue
-        if line.strip():
-            last_in_section = index
-        name, sep, old = line.partition("=")
-        if sep and name.strip() == key and not name.lstrip().startswith(("#", ";")):
-            if old.strip() == value:
-                return text
-            lines[index] = f"{key}={value}"
-            return "\n".join(lines)
-    if last_in_section is not None:
-        lines.insert(last_in_section + 1, f"{key}={value}")
-        return "\n".join(lines)
-    prefix = text if not text or text.endswith("\n") else text + "\n"
-    return prefix + f"[{section}]\n{key}={value}\n"
-
-
 def plan_swap_off(facts: SwapFacts) -> SwapPlan:
     """The edits and commands that turn swap off for good on this node."""
     edits: list[FileEdit] = []
     commands: list[tuple[str, ...]] = []
     notes: list[str] = []
-    if facts.rpi_swap_conf is not None:
-        wanted = set_ini_key(facts.rpi_swap_conf, "Main", "Mechanism", "none")
-        if wanted != facts.rpi_swap_conf:
-            edits.append(FileEdit(RPI_SWAP_CONF, wanted))
-            notes.append("rpi-swap: Mechanism=none keeps swap off from the next boot on")
+    if facts.rpi_swap and facts.rpi_swap_dropin != RPI_SWAP_DROPIN_TEXT:
+        edits.append(FileEdit(RPI_SWAP_DROPIN, RPI_SWAP_DROPIN_TEXT))
+        notes.append("rpi-swap: a drop-in with Mechanism=none keeps swap off from the next boot on")
     if facts.dphys_swapfile and (facts.dphys_enabled or facts.active_swaps):
         commands += [
             ("dphys-swapfile", "swapoff"),

@@ -16,6 +16,7 @@ from hardware.doctor import parsers
 from hardware.doctor.snapshot import Snapshot
 from hardware.models import MalformedRevision, cpuinfo_revision, decode_revision, device_tree_model
 from hardware.support import assess
+from hardware.swap import RPI_SWAP_DROPIN
 
 GIB = 1024**3
 
@@ -117,8 +118,10 @@ def check_swap(snap: Snapshot) -> Check:
     kubelet = snap.text("/var/lib/kubelet/config.yaml")
     if kubelet is not None and parsers.kubelet_fail_swap_on(kubelet) is False:
         return Check("swap", "warn", f"swap on ({', '.join(swaps)}); kubelet has failSwapOn: false")
-    if snap.text("/etc/rpi/swap.conf") is not None:
-        fix = "set `Mechanism=none` under [Main] in /etc/rpi/swap.conf (rpi-swap), then `swapoff -a`"
+    if any(snap.exists.get(f"{lib}/systemd/system-generators/rpi-swap-generator") for lib in ("/usr/lib", "/lib")):
+        fix = (f"mkdir -p {RPI_SWAP_DROPIN.rsplit('/', 1)[0]} && "
+               f"printf '[Main]\\nMechanism=none\\n' > {RPI_SWAP_DROPIN} && swapoff -a "
+               "(rpi-swap; `appliance provision NODE` does this)")
     elif snap.exists.get("/etc/dphys-swapfile") or snap.binaries.get("dphys-swapfile"):
         fix = "dphys-swapfile swapoff && dphys-swapfile uninstall && systemctl disable dphys-swapfile"
     else:

@@ -83,7 +83,6 @@ FILES = (
     "/sys/devices/platform/soc/soc:firmware/get_throttled",
     "/var/lib/kubelet/config.yaml",
     "/etc/containerd/config.toml",
-    "/etc/rpi/swap.conf",
     "/etc/os-release",
 )
 
@@ -102,6 +101,8 @@ PATHS = (
     "/sys/module/br_netfilter",
     "/sys/module/overlay",
     "/etc/dphys-swapfile",
+    "/usr/lib/systemd/system-generators/rpi-swap-generator",
+    "/lib/systemd/system-generators/rpi-swap-generator",
 )
 
 MAX_READ = 4 * 1024 * 1024  # modules.dep is a few hundred kB; nothing we read is larger

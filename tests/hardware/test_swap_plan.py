@@ -4,32 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given
-from hypothesis import strategies as st
-
 from hardware.doctor.parsers import proc_swaps
-from hardware.swap import RPI_SWAP_CONF, SwapFacts, plan_swap_off, set_ini_key
+from hardware.swap import RPI_SWAP_DROPIN, RPI_SWAP_DROPIN_TEXT, SwapFacts, plan_swap_off
 
-DATA = Path(__file__).parent / "data"
-CAPTURED = DATA / "captured"
+CAPTURED = Path(__file__).parent / "data" / "captured"
 
 
 def test_trixie_rpi_swap_with_zram() -> None:
-    conf = (DATA / "rpi-swap-conf-commented.conf").read_text()
     swaps = proc_swaps((CAPTURED / "pi-trixie-proc-swaps-zram.txt").read_text())
-    plan = plan_swap_off(SwapFacts(active_swaps=swaps, rpi_swap_conf=conf, dphys_swapfile=False))
-    assert [edit.path for edit in plan.edits] == [RPI_SWAP_CONF]
-    new = plan.edits[0].content
-    assert "[Main]\n#Mechanism=auto\nMechanism=none\n" in new  # the commented default stays as it was
-    assert new.replace("Mechanism=none\n", "", 1) == conf
+    plan = plan_swap_off(SwapFacts(active_swaps=swaps, rpi_swap=True, rpi_swap_dropin=None, dphys_swapfile=False))
+    assert [(edit.path, edit.content) for edit in plan.edits] == [(RPI_SWAP_DROPIN, RPI_SWAP_DROPIN_TEXT)]
+    assert RPI_SWAP_DROPIN.startswith("/etc/rpi/swap.conf.d/") and RPI_SWAP_DROPIN.endswith(".conf")
+    assert "[Main]\nMechanism=none\n" in RPI_SWAP_DROPIN_TEXT
     assert plan.commands == (("swapoff", "-a"),)
-    again = plan_swap_off(SwapFacts(active_swaps=(), rpi_swap_conf=new, dphys_swapfile=False))
+    again = plan_swap_off(SwapFacts(active_swaps=(), rpi_swap=True, rpi_swap_dropin=RPI_SWAP_DROPIN_TEXT,
+                                    dphys_swapfile=False))
     assert again.empty and again.notes == ("swap is already off and stays off",)
+
+
+def test_edited_dropin_is_put_back() -> None:
+    plan = plan_swap_off(SwapFacts(active_swaps=(), rpi_swap=True, rpi_swap_dropin="[Main]\nMechanism=zram\n",
+                                   dphys_swapfile=False))
+    assert [edit.path for edit in plan.edits] == [RPI_SWAP_DROPIN] and plan.commands == ()
 
 
 def test_bookworm_dphys_swapfile() -> None:
     swaps = proc_swaps((CAPTURED / "pi-bookworm-proc-swaps-dphys.txt").read_text())
-    plan = plan_swap_off(SwapFacts(active_swaps=swaps, rpi_swap_conf=None, dphys_swapfile=True))
+    plan = plan_swap_off(SwapFacts(active_swaps=swaps, rpi_swap=False, rpi_swap_dropin=None, dphys_swapfile=True))
     assert plan.edits == ()
     assert plan.commands == (
         ("dphys-swapfile", "swapoff"),
@@ -37,19 +38,12 @@ def test_bookworm_dphys_swapfile() -> None:
         ("systemctl", "disable", "--now", "dphys-swapfile.service"),
         ("swapoff", "-a"),
     )
-    done = plan_swap_off(SwapFacts(active_swaps=(), rpi_swap_conf=None, dphys_swapfile=True, dphys_enabled=False))
+    done = plan_swap_off(SwapFacts(active_swaps=(), rpi_swap=False, rpi_swap_dropin=None,
+                                   dphys_swapfile=True, dphys_enabled=False))
     assert done.empty
 
 
-def test_rewrites_an_explicit_mechanism_in_place() -> None:
-    text = "[Main]\nMechanism=zram\n\n[Zram]\nRamMultiplier=0.5\n"
-    assert set_ini_key(text, "Main", "Mechanism", "none") == "[Main]\nMechanism=none\n\n[Zram]\nRamMultiplier=0.5\n"
-    assert set_ini_key("", "Main", "Mechanism", "none") == "[Main]\nMechanism=none\n"
-    assert set_ini_key("[Zram]\nX=1", "Main", "Mechanism", "none") == "[Zram]\nX=1\n[Main]\nMechanism=none\n"
-    assert set_ini_key("[Main]\nMechanism = none\n", "Main", "Mechanism", "none") == "[Main]\nMechanism = none\n"
-
-
-@given(st.text(max_size=300))
-def test_fuzz_set_ini_key_idempotent(text: str) -> None:
-    once = set_ini_key(text, "Main", "Mechanism", "none")
-    assert set_ini_key(once, "Main", "Mechanism", "none") == once
+def test_plain_swap_without_a_manager() -> None:
+    plan = plan_swap_off(SwapFacts(active_swaps=("/swapfile",), rpi_swap=False, rpi_swap_dropin=None,
+                                   dphys_swapfile=False))
+    assert plan.edits == () and plan.commands == (("swapoff", "-a"),)

@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOCTOR_MODULES = [
     "appliance/__init__.py", "appliance/errors.py",
     "hardware/__init__.py", "hardware/models.py", "hardware/support.py", "hardware/cmdline.py",
+    "hardware/swap.py",
     *sorted(str(p.relative_to(REPO)) for p in (REPO / "hardware" / "doctor").glob("*.py")),
 ]
 BOARD = "pi-3"
