@@ -75,3 +75,16 @@ def test_reports_the_network_namespace_it_runs_in() -> None:
     assert "= 0" in fresh["net.ipv4.ip_forward"]["detail"]
     _, forwarding = doctor_json("unshare", "--net", "sh", "-c", 'sysctl -qw net.ipv4.ip_forward=1 && exec "$@"', "sh")
     assert forwarding["net.ipv4.ip_forward"]["status"] == "ok"
+
+
+def test_missing_commands_are_reported_not_crashed_on() -> None:
+    """With an empty PATH no tool can be found: every check still answers, with the reason."""
+    done = subprocess.run([sys.executable, "-m", "hardware.doctor", "-o", "json"], capture_output=True, text=True,
+                          cwd=REPO, timeout=60, check=False, env={"PATH": "/nonexistent"})
+    assert done.returncode in (0, 1), done.stderr
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert len(checks) == 14
+    assert checks["iptables"]["status"] == "fail"
+    assert "command not found: iptables" in checks["iptables"]["detail"]
+    assert checks["arch"]["status"] == "warn" and "cannot tell" in checks["arch"]["detail"]
+    assert done.returncode == 1
