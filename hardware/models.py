@@ -246,6 +246,17 @@ def cpuinfo_revision(cpuinfo: str) -> str | None:
     return match.group(1) if match else None
 
 
+def device_tree_revision(raw: bytes) -> str | None:
+    """/proc/device-tree/system/linux,revision (a 32-bit big-endian cell) as hex, or None.
+
+    Kernels without the Raspberry Pi patches (mainline, Ubuntu) print no
+    Revision line in /proc/cpuinfo; the firmware still puts the code here.
+    """
+    if len(raw) != 4:
+        return None
+    return f"{int.from_bytes(raw, 'big'):x}"
+
+
 def device_tree_model(raw: bytes) -> str:
     """/proc/device-tree/model is NUL-terminated; return it as clean text."""
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()

@@ -10,7 +10,12 @@ import click
 
 from appliance.errors import UsageError
 from hardware.bom import BOARDS, bill_of_materials, to_json
-from hardware.models import cpuinfo_revision, decode_revision, device_tree_model
+from hardware.models import (
+    cpuinfo_revision,
+    decode_revision,
+    device_tree_model,
+    device_tree_revision,
+)
 from hardware.support import assess
 
 NOT_A_PI = "this machine is not a Raspberry Pi (no Revision in /proc/cpuinfo); pass --revision HEX"
@@ -39,6 +44,8 @@ def identify(revision: str | None, role: str, output: str) -> None:
     dt_model = None
     if revision is None:
         revision = cpuinfo_revision((_read("/proc/cpuinfo") or b"").decode("utf-8", "replace"))
+        if revision is None:  # kernels without the Pi patches: the firmware's device-tree cell
+            revision = device_tree_revision(_read("/proc/device-tree/system/linux,revision") or b"")
         if revision is None:
             raise UsageError(NOT_A_PI)
         raw_model = _read("/proc/device-tree/model")

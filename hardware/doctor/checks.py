@@ -53,9 +53,11 @@ def check_arch(snap: Snapshot) -> Check:
 def check_board(snap: Snapshot, role: str) -> Check:
     """Which Raspberry Pi this is and whether it can run the cluster in `role`."""
     cpuinfo = snap.text("/proc/cpuinfo") or ""
-    revision = cpuinfo_revision(cpuinfo)
+    revision = cpuinfo_revision(cpuinfo) or snap.dt_revision
     dt_raw = snap.text("/proc/device-tree/model")
     dt_model = device_tree_model(dt_raw.encode()) if dt_raw else ""
+    if dt_model.startswith("Raspberry Pi") and revision is None:
+        return Check("board", "warn", f"{dt_model}, but its revision code is unreadable; RAM and model not checked")
     if revision is None or (dt_model and not dt_model.startswith("Raspberry Pi")):
         seen = f" (device tree: {dt_model})" if dt_model else ""
         return Check(
@@ -67,7 +69,8 @@ def check_board(snap: Snapshot, role: str) -> Check:
     except MalformedRevision as error:
         return Check("board", "warn", f"cannot decode the board: {error}")
     verdict = assess(info, role)
-    detail = f"{dt_model or info.model} (revision {info.revision}, {info.soc}, {info.memory_mb} MB)"
+    memory = f"{info.memory_mb} MB" if info.memory_mb is not None else "RAM size not in the code"
+    detail = f"{dt_model or info.model} (revision {info.revision}, {info.soc}, {memory})"
     if not verdict.supported:
         return Check("board", "fail", f"{detail}: {verdict.reason}", "use a Pi 3, 4, 5 or Zero 2 W")
     if verdict.warnings:
@@ -225,7 +228,7 @@ def check_throttling(snap: Snapshot) -> Check:
     if raw is None:
         raw = snap.text("/sys/devices/platform/soc/soc:firmware/get_throttled")
     if raw is None:
-        is_pi = cpuinfo_revision(snap.text("/proc/cpuinfo") or "") is not None
+        is_pi = cpuinfo_revision(snap.text("/proc/cpuinfo") or "") is not None or snap.dt_revision is not None
         if not is_pi:
             return Check("throttling", "warn", "not applicable: not a Raspberry Pi (no vcgencmd, no firmware get_throttled node)")
         return Check("throttling", "warn", "cannot read throttling state (no vcgencmd, no firmware get_throttled node)",

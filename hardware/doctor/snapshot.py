@@ -15,6 +15,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
+from hardware.models import device_tree_revision
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -60,6 +62,8 @@ class Snapshot:
     """(clock state, status flags) from adjtimex(2), None if the call is unavailable."""
     disks: tuple[Disk, ...] = ()
     """Space on / and /var/lib (deduplicated by file system)."""
+    dt_revision: str | None = None
+    """Revision code from /proc/device-tree/system/linux,revision (binary, so read apart)."""
 
     def text(self, key: str) -> str | None:
         """Text of a file or command reading, None when absent."""
@@ -199,6 +203,15 @@ def read_disks(paths: tuple[str, ...] = ("/", "/var/lib")) -> tuple[Disk, ...]:
     return tuple(disks)
 
 
+def read_dt_revision(path: str = "/proc/device-tree/system/linux,revision") -> str | None:
+    """The firmware's revision cell as hex, or None off a Pi (or on a kernel without it)."""
+    try:
+        with open(path, "rb") as handle:
+            return device_tree_revision(handle.read(16))
+    except OSError:
+        return None
+
+
 def collect() -> Snapshot:
     """Read this machine."""
     uname = os.uname()
@@ -216,4 +229,5 @@ def collect() -> Snapshot:
         binaries={name: shutil.which(name) for name in ("containerd", "dphys-swapfile", "iptables")},
         adjtimex=read_adjtimex(),
         disks=read_disks(),
+        dt_revision=read_dt_revision(),
     )

@@ -212,3 +212,12 @@ def test_nothing_readable_gives_warnings_not_crashes() -> None:
     assert len(checks) == 14 and exit_code(checks) == 1
     assert {c.status for c in checks} <= {"ok", "warn", "fail"}
     assert all(c.fix for c in checks if c.status == "fail")
+
+
+def test_pi_on_a_kernel_without_cpuinfo_revision() -> None:
+    """Mainline/Ubuntu kernels print no Revision; the device-tree cell still identifies the board."""
+    no_line = _with(healthy_pi4(), **{"/proc/cpuinfo": _read("pi4-arm64-cpuinfo.txt").replace("Revision\t: c03111\n", "")})
+    status, detail, _ = by_name(replace(no_line, dt_revision="c03111"))["board"]
+    assert status == "ok" and "revision c03111" in detail
+    status, detail, _ = by_name(no_line)["board"]
+    assert status == "warn" and detail.startswith("Raspberry Pi 4 Model B Rev 1.1, but its revision code is unreadable")

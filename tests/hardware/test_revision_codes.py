@@ -16,6 +16,7 @@ from hardware.models import (
     cpuinfo_revision,
     decode_revision,
     device_tree_model,
+    device_tree_revision,
     is_raspberry_pi_mac,
     mac_vendor,
     normalise_mac,
@@ -156,3 +157,10 @@ def test_fuzz_mac(mac: str | bytes) -> None:
     except MalformedMac:
         return
     assert vendor is None or vendor.startswith("Raspberry Pi")
+
+
+def test_device_tree_revision_cell() -> None:
+    assert device_tree_revision(bytes.fromhex("00c03111")) == "c03111"
+    assert device_tree_revision(bytes.fromhex("00000010")) == "10"
+    assert decode_revision(device_tree_revision(bytes.fromhex("00000010")) or "").board_type == "B+"
+    assert device_tree_revision(b"") is None and device_tree_revision(b"\x00\xc0\x31") is None
