@@ -82,17 +82,21 @@ class Netns:
         """Run a command inside `ns`."""
         return run(["ip", "netns", "exec", ns, *args], check=check, timeout=timeout, **kw)
 
-    def spawn(self, ns: str, *args: str, env: dict[str, str] | None = None, stdin: bool = False) -> subprocess.Popen[str]:
-        """Start a process inside `ns` (killed by close())."""
+    def spawn(
+        self, ns: str, *args: str, env: dict[str, str] | None = None, stdin: bool = False, log: Path | None = None
+    ) -> subprocess.Popen[str]:
+        """Start a process inside `ns` (killed by close()); stderr to `log` if given (chatty daemons)."""
         full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, *args],
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=full_env,
-        )
+        with contextlib.ExitStack() as stack:
+            stderr = stack.enter_context(open(log, "a")) if log is not None else subprocess.PIPE
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", ns, *args],
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=full_env,
+            )
         self.processes.append(proc)
         return proc
 

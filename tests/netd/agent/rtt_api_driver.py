@@ -1,0 +1,27 @@
+"""Serves the master's agent API inside a namespace: argv state_dir address port report_interval.
+
+Prints {"ready": port} once listening; serves until stdin closes.
+"""
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from appliance.config_model import Config
+from netd.api import AgentApiServer, ApiSettings, RegistryBackend, create_app
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    state_dir, address, port, interval = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    app = create_app(RegistryBackend(state_dir), ApiSettings(Config(), report_interval=interval))
+    server = AgentApiServer(app, address, port)
+    server.start()
+    print(json.dumps({"ready": server.port}), flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
