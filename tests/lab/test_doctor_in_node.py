@@ -1,43 +1,26 @@
 """`appliance doctor` run for real inside a lab board: it must describe that board, not the host.
 
-The board's root is a plain Debian root (python3, python3-yaml, iptables) without
-the appliance installed, so the test copies the doctor's modules into the
-board's /tmp and runs `python3 -m hardware.doctor -o json` there, the way
-provisioning runs it over SSH. Every expectation is read on the board with
-ordinary commands, independently of the doctor.
+The board's root is a plain Debian root (python3, python3-yaml, iptables)
+without the appliance installed, so the test copies the doctor's modules into
+the board's /tmp (`hardware.doctor.remote.payload_tar`) and runs
+`python3 -m hardware.doctor -o json` there, the way provisioning runs it over
+SSH. Every expectation is read on the board with ordinary commands,
+independently of the doctor.
 """
 
 from __future__ import annotations
 
 import base64
-import io
-import json
-import tarfile
-from pathlib import Path
 
 import pytest
 
+from hardware.doctor.remote import REMOTE_COMMAND, parse_report, payload_tar
 from hardware.lab.testing import LabHandle
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
-REPO = Path(__file__).resolve().parents[2]
-DOCTOR_MODULES = [
-    "appliance/__init__.py", "appliance/errors.py",
-    "hardware/__init__.py", "hardware/models.py", "hardware/support.py", "hardware/cmdline.py",
-    "hardware/swap.py",
-    *sorted(str(p.relative_to(REPO)) for p in (REPO / "hardware" / "doctor").glob("*.py")),
-]
 BOARD = "pi-3"
 WHERE = "/tmp/appliance-doctor"
-
-
-def _payload() -> str:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name in DOCTOR_MODULES:
-            archive.add(REPO / name, arcname=name)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _board(lab: LabHandle, command: str) -> str:
@@ -45,13 +28,14 @@ def _board(lab: LabHandle, command: str) -> str:
 
 
 def test_doctor_reports_the_board_honestly(lab: LabHandle) -> None:
-    lab.run(BOARD, f"rm -rf {WHERE} && mkdir -p {WHERE} && base64 -d | tar -xz -C {WHERE}", input=_payload())
+    payload = base64.b64encode(payload_tar()).decode("ascii")
+    lab.run(BOARD, f"rm -rf {WHERE} && mkdir -p {WHERE} && base64 -d | tar -xz -C {WHERE}", input=payload)
     try:
-        result = lab.run(BOARD, f"cd {WHERE} && python3 -m hardware.doctor -o json", check=False, timeout=60)
+        result = lab.run(BOARD, f"cd {WHERE} && {REMOTE_COMMAND}", check=False, timeout=60)
     finally:
         lab.run(BOARD, f"rm -rf {WHERE}", check=False)
     assert result.returncode in (0, 1), result.stderr
-    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    checks = {c.name: {"status": c.status, "detail": c.detail} for c in parse_report(result.stdout, BOARD)}
     assert result.returncode == (1 if any(c["status"] == "fail" for c in checks.values()) else 0)
 
     # Architecture: what the board's own uname and dpkg say.

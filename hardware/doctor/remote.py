@@ -1,0 +1,74 @@
+"""Running the doctor on another machine: what to copy there, and reading its answer.
+
+A fresh node has python3 and python3-yaml but not the appliance, so
+provisioning copies the few modules the doctor needs (a small tar.gz),
+runs `python3 -m hardware.doctor -o json` in that directory over SSH and
+reads the JSON back with `parse_report`, which trusts nothing it receives.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+from appliance.errors import ApplianceError
+from hardware.doctor.checks import Check
+
+ROOT = Path(__file__).resolve().parents[2]
+PAYLOAD_MODULES = (
+    "appliance/__init__.py",
+    "appliance/errors.py",
+    "hardware/__init__.py",
+    "hardware/models.py",
+    "hardware/support.py",
+    "hardware/cmdline.py",
+    "hardware/swap.py",
+    "hardware/doctor/__init__.py",
+    "hardware/doctor/__main__.py",
+    "hardware/doctor/checks.py",
+    "hardware/doctor/parsers.py",
+    "hardware/doctor/snapshot.py",
+)
+"""Everything `python3 -m hardware.doctor` imports from this project."""
+REMOTE_COMMAND = "python3 -m hardware.doctor -o json"
+"""Run inside the directory the payload was unpacked in."""
+STATUSES = ("ok", "warn", "fail")
+
+
+class DoctorReportError(ApplianceError, ValueError):
+    """The doctor's output from a node is not the documented JSON."""
+
+
+def payload_tar() -> bytes:
+    """The modules of PAYLOAD_MODULES as a tar.gz, paths relative to the project root."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name in PAYLOAD_MODULES:
+            archive.add(ROOT / name, arcname=name)
+    return buffer.getvalue()
+
+
+def parse_report(text: str, where: str = "node") -> list[Check]:
+    """Checks from `doctor -o json` output; DoctorReportError names `where` if it is malformed."""
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise DoctorReportError(f"{where}: doctor output is not JSON ({type(error).__name__}); "
+                                "run `python3 -m hardware.doctor` there to see what it prints") from None
+    checks = document.get("checks") if isinstance(document, dict) else None
+    if not isinstance(checks, list):
+        raise DoctorReportError(f"{where}: doctor output has no \"checks\" list; is the payload the same version?")
+    result: list[Check] = []
+    for index, item in enumerate(checks):
+        values = [item.get(key) for key in ("name", "status", "detail", "fix")] if isinstance(item, dict) else []
+        strings = [value for value in values if isinstance(value, str)]
+        if len(strings) != 4:
+            raise DoctorReportError(f"{where}: doctor check #{index} lacks name/status/detail/fix strings")
+        name, status, detail, fix = strings
+        if status not in STATUSES:
+            raise DoctorReportError(f"{where}: doctor check #{index} has status {status[:20]!r}, "
+                                    "expected ok, warn or fail")
+        result.append(Check(name, status, detail, fix))
+    return result
