@@ -53,6 +53,10 @@ def _register_groups() -> None:
 
     cli.add_command(lab_cmd.lab_group, name="lab")
 
+    from appliance.cli import netd_cmd
+
+    cli.add_command(netd_cmd.netd)
+
 
 _register_groups()
 

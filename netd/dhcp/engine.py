@@ -189,7 +189,7 @@ class Engine:
             self._next_token += 1
             client.probe_token = token
             self._pending[token] = (client, packet, subnet, attempt)
-            on_link = packet.giaddr == ZERO_IP
+            on_link = subnet is self.settings.subnets[0]  # the LAN: ARP; behind a relay: ICMP
             return [ProbeAddress(token, IPv4Address(address), on_link)]
         return [self._reply(packet, opt.OFFER, client, subnet, self._lease_time(packet))]
 

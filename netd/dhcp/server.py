@@ -1,0 +1,201 @@
+"""The thin asyncio loop around the lease engine.
+
+One loop turn = read up to BATCH datagrams (the kernel socket buffer is the bounded
+queue), hand each to the engine, then carry out the commands: every Persist of the
+turn in ONE journal write + fsync (group commit), and only then the replies, probes
+and bus events. A reply is never sent for a lease that is not on disk.
+
+Storm safety: per-client rate limit (by chaddr, per second), bounded batch, bounded
+probe backlog (in the engine), malformed datagrams dropped and counted. The only
+catch-all `except` of netd.dhcp is in `_turn`: it logs the traceback, counts, and
+the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from ipaddress import IPv4Address
+
+from netd.dhcp.engine import Engine
+from netd.dhcp.journal import Journal
+from netd.dhcp.model import (
+    Command,
+    Event,
+    PacketReceived,
+    Persist,
+    ProbeAddress,
+    ProbeResult,
+    Publish,
+    SendReply,
+    Tick,
+)
+from netd.dhcp.rawlink import LinkSender, Prober, udp_datagram
+from netd.dhcp.wire import MalformedPacket, parse
+from netd.events import LeaseEvent
+
+log = logging.getLogger(__name__)
+
+SERVER_PORT = 67
+BATCH = 256
+TICK_SECONDS = 1.0
+COMPACT_MIN_RECORDS = 20000
+
+
+class DhcpServer:
+    """Serves DHCP on one interface with `engine`, persisting through `journal`."""
+
+    def __init__(self, engine: Engine, journal: Journal, publish: Callable[[LeaseEvent], None],
+                 interface: str, probe_timeout: float = 0.5, client_rate: int = 30) -> None:
+        self.engine = engine
+        self.journal = journal
+        self.publish = publish
+        self.interface = interface
+        self.probe_timeout = probe_timeout
+        self.client_rate = client_rate
+        self.stats: Counter[str] = Counter()
+        """Loop counters: received, malformed, rate_limited, sent, send_failed, errors, commits."""
+        self._rates: Counter[bytes] = Counter()
+        self._server_ip = engine.settings.server_id
+        self._sock: socket.socket | None = None
+        self._link: LinkSender | None = None
+        self._prober: Prober | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._compaction: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        """Bind UDP 67 on the interface and start serving."""
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.interface.encode())
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.setblocking(False)
+        sock.bind(("0.0.0.0", SERVER_PORT))
+        self._sock = sock
+        self._link = LinkSender(self.interface)
+        self._prober = Prober(self.interface, self.probe_timeout, self._probe_done)
+        loop.add_reader(sock.fileno(), self._on_readable)
+        self._ticker = asyncio.create_task(self._tick_forever(), name="dhcp-tick")
+        log.info("DHCP serving on %s (%d clients known)", self.interface,
+                 len(self.engine.table.clients))
+
+    async def stop(self) -> None:
+        """Stop reading, finish a running compaction, close sockets."""
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._compaction is not None:
+            await self._compaction
+        if self._prober is not None:
+            self._prober.close()
+        if self._link is not None:
+            self._link.close()
+
+    # ----- the loop -----
+
+    def _on_readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        events: list[Event] = []
+        stats, rates, limit = self.stats, self._rates, self.client_rate
+        for _ in range(BATCH):
+            try:
+                data = sock.recv(4096)
+            except BlockingIOError:
+                break
+            stats["received"] += 1
+            chaddr = data[28:34]
+            rates[chaddr] += 1
+            if rates[chaddr] > limit:
+                stats["rate_limited"] += 1
+                continue
+            try:
+                events.append(PacketReceived(parse(data)))
+            except MalformedPacket:
+                stats["malformed"] += 1
+        if events:
+            self._turn(events)
+
+    def _probe_done(self, token: int, in_use: bool) -> None:
+        self._turn([ProbeResult(token, in_use)])
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            self._rates.clear()
+            self._turn([Tick()])
+            self._maybe_compact()
+
+    def _turn(self, events: list[Event]) -> None:
+        """Engine over every event, then one group commit, then the rest of the commands."""
+        now = time.time()
+        commands: list[Command] = []
+        for event in events:
+            try:
+                commands += self.engine.handle(event, now)
+            except Exception:  # the one catch-all: log, count, keep serving
+                self.stats["errors"] += 1
+                log.exception("DHCP engine failed on %r", event)
+        try:
+            self._execute(commands)
+        except Exception:
+            self.stats["errors"] += 1
+            log.exception("DHCP server failed carrying out %d commands", len(commands))
+
+    def _execute(self, commands: list[Command]) -> None:
+        records = [c.record for c in commands if isinstance(c, Persist)]
+        if records:
+            self.journal.append(records)  # raises -> no reply of this turn leaves
+            self.stats["commits"] += 1
+        for command in commands:
+            if isinstance(command, SendReply):
+                self._send(command)
+            elif isinstance(command, ProbeAddress):
+                assert self._prober is not None
+                self._prober.probe(command.token, command.address, command.on_link)
+            elif isinstance(command, Publish):
+                self.publish(command.event)
+
+    def _send(self, reply: SendReply) -> None:
+        payload = reply.packet.to_wire(reply.max_size)
+        destination = reply.destination
+        try:
+            if destination.mac is not None and self._link is not None:
+                datagram = udp_datagram(self._server_ip, destination.ip, SERVER_PORT,
+                                        destination.port, payload)
+                self._link.send(datagram, destination.mac)
+            elif self._sock is not None:
+                self._sock.sendto(payload, (str(IPv4Address(destination.ip)), destination.port))
+            self.stats["sent"] += 1
+        except OSError as error:
+            self.stats["send_failed"] += 1
+            log.debug("reply to %s not sent: %s", IPv4Address(destination.ip), error)
+
+    def _maybe_compact(self) -> None:
+        if self._compaction is not None and not self._compaction.done():
+            return
+        if self.journal.appended < max(COMPACT_MIN_RECORDS, 2 * len(self.engine.table.clients)):
+            return
+        generation, old = self.journal.start_compaction()
+        records = self.engine.snapshot()
+        self._compaction = asyncio.get_running_loop().run_in_executor(
+            None, self.journal.finish_compaction, generation, old, records)
+        self._compaction.add_done_callback(self._compaction_done)
+
+    def _compaction_done(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self.stats["errors"] += 1
+            log.error("lease snapshot failed (journals kept, retried later): %s", future.exception())
