@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
@@ -19,6 +20,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from netd.routes_plan import RTPROT_APPLIANCE, KernelRoute, RouteAction, RouteOp
+from netd.rtnl_batch import batches, decode_acks, encode_route
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +43,18 @@ class KernelRoutes:
 
     def __init__(self) -> None:
         self._ipr = IPRoute()
+        # Writes go through a plain rtnetlink socket in batches (see netd.rtnl_batch).
+        self._batch_sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        self._batch_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1024 * 1024)
+        self._batch_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024 * 1024)
+        self._batch_sock.bind((0, 0))
+        self._batch_sock.settimeout(5.0)
+        self._seq = 0
 
     def close(self) -> None:
-        """Release the netlink socket."""
+        """Release the netlink sockets."""
         self._ipr.close()
+        self._batch_sock.close()
 
     def ifindex(self, name: str) -> int | None:
         """Index of the interface called `name`, None if there is none."""
@@ -75,32 +85,36 @@ class KernelRoutes:
         return routes
 
     def apply(self, ops: list[RouteOp]) -> list[str]:
-        """Carry out `ops`; returns one line per operation that failed (the rest still run)."""
-        failures = []
+        """Carry out `ops` in netlink batches; returns one line per operation that failed (the rest still run)."""
+        requests: dict[int, tuple[RouteOp, str, bytes]] = {}
         for op in ops:
-            route = op.route
-            spec: dict[str, object] = {
-                "dst": str(route.dst),
-                "proto": RTPROT_APPLIANCE,
-                "table": MAIN_TABLE,
-            }
-            if route.gateway is not None:
-                spec["gateway"] = str(route.gateway)
-            if route.oif:
-                spec["oif"] = route.oif
-            if route.metric:
-                spec["priority"] = route.metric
+            self._seq = (self._seq % 0x7FFFFFFF) + 1
             command = {RouteAction.ADD: "add", RouteAction.REPLACE: "replace"}.get(op.action, "del")
-            try:
-                self._ipr.route(command, **spec)
-            except NetlinkError as error:
-                if op.action is RouteAction.DELETE and error.code == errno.ESRCH:
-                    continue  # already gone: that is what we wanted
-                if op.action is RouteAction.ADD and error.code == errno.EEXIST:
-                    # A route that is not ours holds this prefix (same metric): never touch it.
-                    failures.append(f"add {route.dst} via {route.gateway}: a foreign route holds it; left alone")
-                    continue
-                failures.append(f"{command} {route.dst} via {route.gateway}: {error}")
+            route = op.route
+            message = encode_route(
+                self._seq, command, route.dst, route.gateway, route.oif, route.metric, RTPROT_APPLIANCE, MAIN_TABLE
+            )
+            requests[self._seq] = (op, command, message)
+        failures: list[str] = []
+        for group in batches(list(requests), lambda seq: len(requests[seq][2])):
+            self._batch_sock.send(b"".join(requests[seq][2] for seq in group))
+            # Collect this batch's acks before sending more, so the receive buffer never overflows.
+            waiting = set(group)
+            while waiting:
+                try:
+                    acks = decode_acks(self._batch_sock.recv(65536))
+                except TimeoutError:
+                    break
+                for seq, code in acks.items():
+                    if seq in waiting:
+                        waiting.discard(seq)
+                        op, command, _ = requests[seq]
+                        line = _failure(op, command, code)
+                        if line:
+                            failures.append(line)
+            for seq in sorted(waiting):
+                op, command, _ = requests[seq]
+                failures.append(f"{command} {op.route.dst}: no answer from the kernel")
         return failures
 
     def ensure_address(self, index: int, wanted: InterfaceAddress) -> bool:
@@ -118,6 +132,19 @@ class KernelRoutes:
                 raise
             return False
         return True
+
+
+def _failure(op: RouteOp, command: str, code: int) -> str | None:
+    """The failure line for a nonzero ack, None when the result is what we wanted."""
+    route = op.route
+    if code == 0:
+        return None
+    if op.action is RouteAction.DELETE and code == errno.ESRCH:
+        return None  # already gone: that is what we wanted
+    if op.action is RouteAction.ADD and code == errno.EEXIST:
+        # A route that is not ours holds this prefix (same metric): never touch it.
+        return f"add {route.dst} via {route.gateway}: a foreign route holds it; left alone"
+    return f"{command} {route.dst} via {route.gateway}: {os.strerror(code)}"
 
 
 def _table(msg: object) -> int:

@@ -137,10 +137,15 @@ class RouteKeeper:
                 except Exception as error:  # keep the keeper alive whatever netlink says
                     log.exception("route reconcile failed")
                     result = ReconcileResult((), False, (str(error),), time.monotonic())
-                self.last = result
+                previous, self.last = self.last, result
                 self.reconciles += 1
                 if result.failures:
-                    log.warning("route reconcile on %s: %s", self.interface, "; ".join(result.failures))
+                    # Say it once per kind of trouble, not on every retry (a link can stay down for hours).
+                    shown = "; ".join(result.failures[:3]) + (
+                        f" (and {len(result.failures) - 3} more)" if len(result.failures) > 3 else ""
+                    )
+                    repeated = previous is not None and previous.failures == result.failures
+                    log.log(logging.DEBUG if repeated else logging.WARNING, "route reconcile on %s: %s", self.interface, shown)
                     retry = min(retry * 2, self.resync_interval) if retry else RETRY_FIRST
                     delay = retry
                 else:
