@@ -112,8 +112,10 @@ class NatService:
 
     name = "nat"
 
-    def __init__(self, ctx: NetdContext) -> None:
+    def __init__(self, ctx: NetdContext, recheck_interval: float = 60.0) -> None:
         self._ctx = ctx
+        self.recheck_interval = recheck_interval
+        """Seconds between checks that our table is still there (someone may flush the ruleset)."""
         self._changed = asyncio.Event()
         self._watcher: NetlinkWatcher | None = None
         self._task: asyncio.Task[None] | None = None
@@ -175,12 +177,20 @@ class NatService:
 
     async def _follow(self) -> None:
         while True:
-            await self._changed.wait()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=self.recheck_interval)
+            except TimeoutError:
+                pass
             await asyncio.sleep(0.05)  # let a burst of notifications (re-creation) settle
+            changed = self._changed.is_set()
             self._changed.clear()
             try:
-                await self._apply_if_changed(force=False)
-            except Exception:  # keep following; the next change or a restart tries again
+                if changed:
+                    await self._apply_if_changed(force=False)
+                elif not await asyncio.to_thread(table_present):
+                    log.warning("nat: table %s %s was removed by someone; putting it back", TABLE_FAMILY, TABLE_NAME)
+                    await self._apply_if_changed(force=True)
+            except Exception:  # keep following; the next change or check tries again
                 log.exception("nat: re-applying the nftables table failed")
 
     async def _apply_if_changed(self, force: bool) -> None:

@@ -130,12 +130,13 @@ class NetlinkWatcher:
         on_event: Callable[[NetlinkEvent], None],
         groups: int = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE,
         name: str = "netlink-watcher",
+        rcvbuf: int = 4 * 1024 * 1024,
     ) -> None:
         self._on_event = on_event
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
         # A large buffer makes ENOBUFS rare; it is still handled (Overflow) when it happens.
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self._sock.bind((0, groups))
         self._sock.settimeout(0.25)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)

@@ -1,6 +1,6 @@
 """Runs netd.nat's service inside a namespace; prints {"applied": n, "uplink_index": i} per application.
 
-argv: lan_interface uplink_interface [backend]. Stops when stdin closes.
+argv: lan_interface uplink_interface [backend [recheck_interval]]. Stops when stdin closes.
 """
 
 import asyncio
@@ -21,7 +21,8 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     backend = sys.argv[3] if len(sys.argv) > 3 else "nftables"
     network = NetworkSection(lan_interface=sys.argv[1], uplink_interface=sys.argv[2], nat=NatSection(backend))
-    service = NatService(NetdContext(Config(network=network), EventBus(), Path(tempfile.gettempdir())))
+    recheck = float(sys.argv[4]) if len(sys.argv) > 4 else 60.0
+    service = NatService(NetdContext(Config(network=network), EventBus(), Path(tempfile.gettempdir())), recheck)
     try:
         await service.start()
     except ApplianceError as error:

@@ -65,8 +65,8 @@ def topo(tmp_path: Path) -> Iterator[Topology]:
 class Nat:
     """The NAT service running in the master namespace."""
 
-    def __init__(self, topo: Topology, backend: str = "nftables") -> None:
-        self.proc = topo.net.spawn(topo.master, VENV_PYTHON, DRIVER, "rtt-lan", "rtt-up", backend, stdin=True)
+    def __init__(self, topo: Topology, backend: str = "nftables", recheck: float = 60.0) -> None:
+        self.proc = topo.net.spawn(topo.master, VENV_PYTHON, DRIVER, "rtt-lan", "rtt-up", backend, str(recheck), stdin=True)
 
     def next(self) -> dict[str, object]:
         assert self.proc.stdout is not None
@@ -141,6 +141,16 @@ def test_reapplied_after_the_uplink_is_recreated(topo: Topology) -> None:
         if state["uplink_index"] not in (None, first["uplink_index"]) and "203.0.113.2/24" in table(topo, "ip", "appliance"):
             break
     assert f"index {state['uplink_index']} up" in table(topo, "ip", "appliance")
+    assert topo.fetch(topo.worker, "http://203.0.113.1:8000/page.txt").stdout == PAGE
+    nat.close()
+
+
+def test_table_deleted_by_hand_comes_back_at_the_next_check(topo: Topology) -> None:
+    nat = Nat(topo, recheck=0.3)
+    nat.next()
+    topo.net.exec(topo.master, "nft", "flush", "ruleset")
+    assert nat.next()["applied"] == 2
+    assert "masquerade" in table(topo, "ip", "appliance")
     assert topo.fetch(topo.worker, "http://203.0.113.1:8000/page.txt").stdout == PAGE
     nat.close()
 

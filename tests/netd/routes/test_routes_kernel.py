@@ -171,3 +171,19 @@ def test_foreign_route_on_a_wanted_prefix_is_left_alone(net: Netns, python: str)
     assert net.routes(ns) == {"10.244.1.0/24": "10.0.0.11", "10.244.2.0/24": "10.0.0.12"}
     assert net.routes(ns, "static") == {"10.244.3.0/24": "10.0.0.33"}
     assert "a foreign route holds it" in stop(proc)
+
+
+def test_watcher_reports_enobufs_as_overflow_and_keeps_going(net: Netns) -> None:
+    ns = net.ns("o")
+    proc = net.spawn(ns, VENV_PYTHON, str(Path(__file__).with_name("rtt_overflow_driver.py")))
+    out, err = proc.communicate(timeout=30)
+    assert json.loads(out) == {"overflow": True, "route_events_after": True}, err
+
+
+def test_periodic_resync_repairs_a_silently_changed_route(net: Netns, python: str) -> None:
+    keeper = Keeper(net, python, resync=0.5)
+    assert keeper.set(WANTED)
+    # Replacing keeps the prefix (no RTM_DELROUTE): only the periodic resync can notice.
+    net.ip(keeper.ns, "route", "replace", "10.244.2.0/24", "via", "10.0.0.99", "proto", "171")
+    assert keeper.ours()["10.244.2.0/24"] == "10.0.0.99"
+    wait_for(lambda: keeper.ours()["10.244.2.0/24"] == "10.0.0.12", timeout=2)

@@ -1,0 +1,34 @@
+"""`appliance agent run` and `python3 -m netd.agent`: argument errors are one line and exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from click.testing import CliRunner
+from rtt_netns import REPO, debian_python
+
+from appliance.cli.main import cli
+
+
+def test_agent_run_rejects_a_bad_master_url(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["agent", "run", "--master", "ftp://10.0.0.1", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "expected http://HOST:PORT" in result.output
+
+
+def test_agent_run_help_names_its_options() -> None:
+    result = CliRunner().invoke(cli, ["agent", "run", "--help"])
+    assert result.exit_code == 0
+    assert "--master" in result.output and "--state-dir" in result.output
+
+
+def test_module_entry_point_runs_on_debians_python(tmp_path: Path) -> None:
+    python = debian_python()
+    assert python, "Debian's python3 with python3-pyroute2 is needed (scripts/install)"
+    done = subprocess.run(
+        [python, "-m", "netd.agent", "--master", "10.0.0.1:8081", "--state-dir", str(tmp_path)],
+        capture_output=True, text=True, cwd=REPO, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: --master '10.0.0.1:8081': expected http://HOST:PORT")
