@@ -152,7 +152,7 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
             for node in plan.nodes:
                 boards.power_on(plan, node, lower=root.path,
                                 paths=boards.board_paths(dirs.base, dirs.run, node.name),
-                                public_key=public_key)
+                                public_key=public_key, check_off=False)
         except BaseException:
             _remove(dirs)
             raise

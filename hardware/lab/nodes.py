@@ -68,9 +68,14 @@ def _resource(name: str) -> str:
     return resources.files("hardware.lab").joinpath(name).read_text()
 
 
-def power_on(plan: LabPlan, node: NodePlan, *, lower: Path, paths: BoardPaths, public_key: str) -> None:
-    """Boot `node`: stage its boot files and start its init, detached from the caller."""
-    if init_pid(node) is not None:
+def power_on(plan: LabPlan, node: NodePlan, *, lower: Path, paths: BoardPaths, public_key: str,
+             check_off: bool = True) -> None:
+    """Boot `node`: stage its boot files and start its init, detached from the caller.
+
+    `check_off=False` skips the "already on?" scan of /proc (used by `lab up`, whose
+    namespaces are brand new, to keep a 16-board start fast).
+    """
+    if check_off and init_pid(node) is not None:
         raise EnvironmentProblem(f"{node.name} is already powered on; fix: appliance lab power {node.name} off")
     paths.boot.mkdir(parents=True, exist_ok=True)
     paths.console.parent.mkdir(parents=True, exist_ok=True)
