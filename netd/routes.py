@@ -21,7 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from ipaddress import IPv4Network
+from pathlib import Path
 
+from netd.cni import write_cni_config
 from netd.events import Event, NodeChange, NodeEvent, NodeRecord, Resync
 from netd.kernel_routes import InterfaceAddress
 from netd.route_keeper import RouteKeeper
@@ -36,8 +39,10 @@ class RoutesService:
 
     name = "routes"
 
-    def __init__(self, ctx: NetdContext, resync_interval: float = 30.0) -> None:
+    def __init__(self, ctx: NetdContext, resync_interval: float = 30.0, cni_dir: Path | None = None) -> None:
         self._ctx = ctx
+        self._cni_dir = cni_dir
+        self._cni_written: IPv4Network | None = None
         network = ctx.config.network
         self._keeper = RouteKeeper(
             network.lan_interface,
@@ -72,11 +77,28 @@ class RoutesService:
 
     def _push(self) -> None:
         network = self._ctx.config.network
+        self._write_cni()
         self._keeper.set_routes(
             wanted_routes(
                 self._nodes.values(), self_address=network.master_address, lan_subnet=network.subnet
             )
         )
+
+    def _write_cni(self) -> None:
+        # The master's kubelet needs a CNI config too (else its node stays NotReady); its pod CIDR is
+        # the master's own registry slice (slice 0), like any node's.
+        if self._cni_dir is None:
+            return
+        address = self._ctx.config.network.master_address
+        own = next((n for n in self._nodes.values() if n.address == address and n.pod_cidr), None)
+        if own is None or own.pod_cidr == self._cni_written:
+            return
+        assert own.pod_cidr is not None
+        try:
+            write_cni_config(own.pod_cidr, self._cni_dir)
+            self._cni_written = own.pod_cidr
+        except OSError as error:
+            log.error("routes: cannot write the CNI config in %s: %s", self._cni_dir, error)
 
     async def _follow(self, queue: asyncio.Queue[Event]) -> None:
         while True:
@@ -95,5 +117,10 @@ class RoutesService:
 
 
 def create(ctx: NetdContext) -> Service:
-    """Factory the daemon calls for `--only routes`."""
+    """Factory the daemon calls for `--only routes`.
+
+    It writes no CNI config: `appliance master run` (which owns the master's
+    /etc) constructs RoutesService(ctx, cni_dir=netd.cni.CNI_CONF_DIR) so the
+    master's kubelet gets its conflist; tests never touch the host's /etc.
+    """
     return RoutesService(ctx)

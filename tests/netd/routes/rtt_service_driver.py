@@ -31,7 +31,7 @@ async def main() -> None:
 
     bus = EventBus()
     config = Config(network=NetworkSection(lan_interface=interface))
-    service = RoutesService(NetdContext(config, bus, nodes_file.parent, known_nodes))
+    service = RoutesService(NetdContext(config, bus, nodes_file.parent, known_nodes), cni_dir=nodes_file.parent / "cni")
     await service.start()
     print(json.dumps({"converged": await asyncio.to_thread(service.keeper.wait_converged, 5)}), flush=True)
     loop = asyncio.get_running_loop()

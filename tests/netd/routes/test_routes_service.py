@@ -49,6 +49,8 @@ def test_service_follows_snapshot_events_and_resync(net: Netns, tmp_path: Path) 
     assert first and json.loads(first)["converged"], stop(proc)
     assert "10.0.0.1/24" in net.ip(master, "-4", "-o", "addr", "show", "dev", "rtt-lan").stdout
     assert net.routes(master) == {"10.244.1.0/24": "10.0.0.11", "10.244.2.0/24": "10.0.0.12"}
+    conflist = json.loads((tmp_path / "cni" / "10-appliance.conflist").read_text())
+    assert conflist["plugins"][0]["ipam"]["ranges"][0][0]["subnet"] == "10.244.0.0/24"  # the master's slice
 
     send({"upsert": ["node-3", "10.0.0.13", "10.244.3.0/24"]})
     assert net.routes(master)["10.244.3.0/24"] == "10.0.0.13"
