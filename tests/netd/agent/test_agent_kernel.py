@@ -187,3 +187,17 @@ def test_wrong_credential_is_refused_and_programs_nothing(cluster: Cluster) -> N
     # Re-issued credential written by provisioning: the agent picks it up without a restart.
     write_credential(cluster.tmp / "node-1", issue_agent_credential(cluster.tmp / "master", "node-1"))
     wait_for(lambda: cluster.net.routes(cluster.nodes["node-1"]) == {"10.244.0.0/24": "10.0.0.1", "10.244.2.0/24": "10.0.0.12"}, 5)
+
+
+def test_agent_restarted_while_master_is_down_restores_its_last_routes(cluster: Cluster) -> None:
+    cluster.start_agent("node-1")
+    ns1 = cluster.nodes["node-1"]
+    want = {"10.244.0.0/24": "10.0.0.1", "10.244.2.0/24": "10.0.0.12"}
+    wait_for(lambda: cluster.net.routes(ns1) == want, 10)
+    cluster.stop_api()
+    assert cluster.agents is not None
+    stop(cluster.agents["node-1"])
+    cluster.net.ip(ns1, "route", "flush", "proto", "171")  # e.g. the node rebooted
+    cluster.start_agent("node-1")
+    wait_for(lambda: cluster.net.routes(ns1) == want, 5)
+    assert "restoring the last config" in cluster.log("node-1")
