@@ -32,10 +32,16 @@ exit 0
 """
 
 
-def write_script(workdir: Path) -> Path:
-    """The shared hook script (executable)."""
-    path = workdir / "hook.sh"
-    path.write_text(CLIENT_SCRIPT)
+def write_script(workdir: Path, log: Path | None = None, configure: bool = False) -> Path:
+    """A hook script (executable); `log`/`configure` are baked in for clients that clear the
+    environment of their scripts (dhclient)."""
+    if log is None:
+        path = workdir / "hook.sh"
+        path.write_text(CLIENT_SCRIPT)
+    else:
+        path = log.with_suffix(".hook.sh")
+        baked = f'DHCPT_LOG="{log}"\n' + ('DHCPT_CONFIGURE=1\n' if configure else "")
+        path.write_text(CLIENT_SCRIPT.replace("event=", baked + "event=", 1))
     path.chmod(0o755)
     return path
 

@@ -77,6 +77,9 @@ class EngineMachine(RuleBasedStateMachine):
           relayed=st.booleans())
     def discover(self, n: int, requested: bytes | None, relayed: bool) -> None:
         giaddr = ip("192.0.2.1") if relayed else b"\0\0\0\0"
+        # RFC 2131 §4.4.1: a client sends DISCOVER only in INIT, having given up any lease.
+        self.claims.pop(n, None)
+        self.offers.pop(n, None)
         self.run(PacketReceived(packet_for(n, opt.DISCOVER, requested=requested, giaddr=giaddr)))
 
     @rule(n=st.integers(0, CLIENTS - 1))
@@ -153,7 +156,7 @@ class EngineMachine(RuleBasedStateMachine):
             assert client.address == address
 
 
-EngineMachine.TestCase.settings = hsettings(max_examples=150, stateful_step_count=40,
+EngineMachine.TestCase.settings = hsettings(max_examples=400, stateful_step_count=50,
                                             deadline=None,
                                             suppress_health_check=[HealthCheck.too_slow])
 TestEngineMachine = EngineMachine.TestCase
