@@ -25,6 +25,7 @@ INFRASTRUCTURE = {"master": t.MASTER_NS, "home": t.HOME_NS, "internet": t.INTERN
 """Lab members that are plain namespaces on the host's filesystem."""
 
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*$")
 
 
 def running_record(dirs: LabDirs) -> LabRecord:
@@ -67,7 +68,8 @@ def resolve(dirs: LabDirs, plan: t.LabPlan, name: str) -> t.NodePlan | str:
         try:
             IPv4Address(name)
         except ValueError:
-            address = _dns_lookup(dirs, plan, name) or ""
+            # Only a plausible host name is worth asking the master's DNS about.
+            address = (_dns_lookup(dirs, plan, name) if HOSTNAME_RE.fullmatch(name) else None) or ""
         if address == str(plan.master_address.ip):
             return t.MASTER_NS
         node = next((n for n in plan.nodes if address and board_address(plan, n) == address), None)

@@ -127,21 +127,21 @@ def ensure_key(dirs: LabDirs) -> str:
 
 
 def lan_settings(config: Path | None) -> tuple[IPv4Network, IPv4Address]:
-    """Subnet and master address from a user's cluster.yaml (defaults when absent)."""
-    subnet, master = IPv4Network("10.0.0.0/24"), IPv4Address("10.0.0.1")
+    """Subnet and master address from a user's cluster.yaml (defaults when absent).
+
+    The file goes through the project's own loader, so a config the master daemon would
+    refuse is refused here, before anything is built, with the loader's one-line message.
+    """
     if config is None:
-        return subnet, master
-    try:
-        data = yaml.safe_load(config.read_text()) or {}
-        network = data.get("network") or {}
-        subnet = IPv4Network(str(network.get("subnet", subnet)))
-        master = IPv4Address(str(network.get("master_address", master)))
-    except (OSError, yaml.YAMLError, ValueError, AttributeError) as error:
-        raise ConfigError(f"{config}: cannot read network.subnet/master_address: {error}") from None
-    if network.get("lan_interface", "eth0") != "eth0" or network.get("uplink_interface", "wlan0") != "wlan0":
+        return t.DEFAULT_SUBNET, t.DEFAULT_MASTER
+    from appliance.config import load_config
+
+    loaded = load_config(config)
+    network = loaded.network
+    if network.lan_interface != "eth0" or network.uplink_interface != "wlan0":
         raise ConfigError(f"{config}: the lab's master has eth0 (LAN) and wlan0 (uplink); "
-                          "fix: set network.lan_interface: eth0 and uplink_interface: wlan0")
-    return subnet, master
+                          "fix: set network.lan_interface: eth0 and network.uplink_interface: wlan0")
+    return network.subnet, network.master_address
 
 
 def new_web_password() -> str:

@@ -54,3 +54,12 @@ def test_this_machine_passes() -> None:
     """The machine the tests run on (CI) has everything: scripts/install put it there."""
     preflight.check_kernel()
     preflight.check_tools()
+
+
+def test_missing_mmdebstrap_names_its_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hardware.lab import rootfs
+
+    monkeypatch.setattr(rootfs, "CACHE_DIR", tmp_path / "cache")  # nothing cached there
+    monkeypatch.setenv("PATH", str(tmp_path))  # and no mmdebstrap on PATH
+    with pytest.raises(EnvironmentProblem, match="mmdebstrap not found.*fix: apt-get install mmdebstrap"):
+        rootfs.ensure_root()

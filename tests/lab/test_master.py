@@ -1,0 +1,89 @@
+"""The lab's master: the project's daemon under supervision, `exec master`, the web port forward."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from hardware.lab import lab as lab_ops
+from hardware.lab import plumbing, services
+from hardware.lab import topology as t
+from hardware.lab.testing import LabHandle, LabManager
+
+pytestmark = [pytest.mark.lab, pytest.mark.root]
+
+needs_daemon = pytest.mark.skipif(not services.daemon_available(), reason="no `appliance netd run` yet")
+
+
+def _daemon(lab: LabHandle) -> dict[str, object]:
+    return lab.status()["nodes"][0]["daemon"]
+
+
+def _running_daemon(lab: LabHandle, other_than: object = None) -> dict[str, object] | None:
+    daemon = _daemon(lab)
+    running = daemon.get("running") and daemon.get("pid") not in (None, other_than)
+    return daemon if running else None
+
+
+@needs_daemon
+def test_daemon_runs_and_is_restarted_after_sigkill(lab: LabHandle) -> None:
+    daemon = lab.wait_for(lambda: _running_daemon(lab), timeout=15, what="master daemon running")
+    pid = daemon["pid"]
+    assert isinstance(pid, int)
+    assert pid in plumbing.namespace_pids(t.MASTER_NS)  # it runs inside the master's namespace
+    os.kill(pid, signal.SIGKILL)
+    restarted = lab.wait_for(lambda: _running_daemon(lab, other_than=pid), timeout=20,
+                             what="daemon restarted by the supervisor")
+    assert int(str(restarted["restarts"])) >= 1
+    if lab.plan.addressing == "dhcp":
+        lab.wait_for(lambda: plumbing.udp_port_bound(t.MASTER_NS, 67), timeout=15, what="DHCP port back")
+
+
+def test_exec_master_has_the_project_and_the_lab_config(lab: LabHandle) -> None:
+    out = lab.run("master", 'command -v appliance; echo "$APPLIANCE_CONFIG"; ip -o link show eth0').stdout
+    where, config, link = out.splitlines()
+    assert where == os.path.join(os.path.dirname(sys.executable), "appliance")
+    assert config == str(lab.dirs.master_config) and os.path.exists(config)
+    assert lab.plan.master_mac in link
+
+
+def test_web_port_forward_reaches_the_master_page_from_the_host(lab: LabHandle) -> None:
+    web = lab.status()["web"]
+    url = web["url"]
+    assert url.startswith("http://127.0.0.1:")
+    server = None
+    if not _listening(lab, 8080):  # until the web page exists, stand one up in its place
+        server = subprocess.Popen(lab.argv("master", ["python3", "-m", "http.server", "8080", "--bind",
+                                                      str(lab.plan.master_address.ip)]),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        lab.wait_for(lambda: _listening(lab, 8080), timeout=10, what="stand-in page")
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.status in (200, 302, 401)
+    finally:
+        if server:
+            server.terminate()
+            server.wait()
+
+
+def _listening(lab: LabHandle, port: int) -> bool:
+    return lab.run("master", f"ss -Htln 'sport = :{port}'").stdout.strip() != ""
+
+
+def test_static_addressing_gives_fixed_addresses_and_no_dhcp(lab_manager: LabManager) -> None:
+    lab_manager.suspend()
+    try:
+        lab_ops.up(lab_manager.dirs, nodes=2, addressing="static", fresh=True, say=lambda m: None)
+        handle = LabHandle(lab_manager.dirs)
+        assert [handle.address("pi-1"), handle.address("pi-2")] == ["10.0.0.11", "10.0.0.12"]
+        assert handle.run("pi-2", "ip -4 route show default").stdout.startswith("default via 10.0.0.1 ")
+        time.sleep(1)
+        assert not plumbing.udp_port_bound(t.MASTER_NS, 67)  # the daemon runs without its DHCP server
+    finally:
+        lab_manager.suspend()
