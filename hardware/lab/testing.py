@@ -35,7 +35,7 @@ class WaitTimeout(AssertionError):
     """A condition did not come true in time (an AssertionError, so pytest reports it as a failure)."""
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.1,
+def wait_for(condition: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.1,
              what: str = "condition") -> T:
     """Poll `condition` until it returns something truthy; return that, or raise WaitTimeout."""
     deadline = time.monotonic() + timeout
@@ -111,7 +111,7 @@ class LabHandle:
         """A board's current IPv4 address on eth0."""
         return board_address(self.plan, self.node(node))
 
-    def wait_for(self, condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.1,
+    def wait_for(self, condition: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.1,
                  what: str = "condition") -> T:
         """Same as the module's wait_for (handy as a method)."""
         return wait_for(condition, timeout, interval, what)
