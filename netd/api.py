@@ -16,7 +16,9 @@ netd.agent.protocol, so a bad body gets a 4xx JSON error and never a 500.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import sqlite3
 import threading
 import time
@@ -30,6 +32,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from appliance import registry
 from appliance.config_model import Config
+from appliance.errors import EnvironmentProblem
 from netd.agent.protocol import (
     API_PREFIX,
     MAX_BODY,
@@ -218,8 +221,17 @@ class AgentApiServer:
     """Serves an app on host:port in a thread (werkzeug's threaded WSGI server)."""
 
     def __init__(self, app: Flask, host: str, port: int) -> None:
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
-        self.port = self._server.server_port
+        # Bind here: werkzeug's make_server turns a bind error into print + sys.exit(1), and a
+        # daemon needs an OSError it can handle. werkzeug then serves the listening socket (fd=).
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, port))
+            listener.listen(64)
+            self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, fd=listener.fileno())
+        finally:
+            listener.close()  # werkzeug holds its own duplicate of the descriptor
+        self.port = int(self._server.socket.getsockname()[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="agent-api", daemon=True)
 
     def start(self) -> None:
@@ -246,7 +258,20 @@ class AgentApiService:
 
     async def start(self) -> None:
         app = create_app(self.backend, ApiSettings(self._ctx.config))
-        self._server = AgentApiServer(app, str(self._ctx.config.network.master_address), self._port)
+        address = str(self._ctx.config.network.master_address)
+        # The routes service may still be putting the LAN address on: wait a little for it.
+        for attempt in range(50):
+            try:
+                self._server = AgentApiServer(app, address, self._port)
+                break
+            except OSError as error:
+                if error.errno != errno.EADDRNOTAVAIL or attempt == 49:
+                    raise EnvironmentProblem(
+                        f"agent API cannot listen on {address}:{self._port} ({error.strerror}) — "
+                        "check network.master_address and that nothing else uses the port"
+                    ) from None
+                await asyncio.sleep(0.2)
+        assert self._server is not None
         self._server.start()
 
     async def stop(self) -> None:

@@ -16,7 +16,7 @@ from appliance import registry
 from appliance.config_model import Config
 from appliance.errors import RegistryError
 from netd.agent.protocol import AgentCredential, Report, parse_config, report_to_json
-from netd.api import ApiSettings, RegistryBackend, create_app, issue_agent_credential
+from netd.api import AgentApiServer, ApiSettings, RegistryBackend, create_app, issue_agent_credential
 
 REPORT = report_to_json(Report(2, None, (), "0.1.0"))
 
@@ -125,3 +125,14 @@ def node2_headers(state_dir: Path) -> dict[str, str]:
 def test_hostile_bodies_from_an_authenticated_agent_never_crash(client: FlaskClient, node2_headers: dict[str, str], body: bytes) -> None:
     response = client.post("/api/v1/agent/report", data=body, headers=node2_headers)
     assert response.status_code in (200, 400)
+
+
+def test_server_bind_errors_are_oserrors_not_exits(backend: RegistryBackend) -> None:
+    app = create_app(backend, ApiSettings(Config()))
+    first = AgentApiServer(app, "127.0.0.1", 0)
+    first.start()
+    try:
+        with pytest.raises(OSError):
+            AgentApiServer(app, "127.0.0.1", first.port)
+    finally:
+        first.stop()

@@ -201,3 +201,45 @@ def test_agent_restarted_while_master_is_down_restores_its_last_routes(cluster: 
     cluster.start_agent("node-1")
     wait_for(lambda: cluster.net.routes(ns1) == want, 5)
     assert "restoring the last config" in cluster.log("node-1")
+
+
+SERVICE_CODE = """
+import asyncio, sys
+from pathlib import Path
+from appliance.config_model import Config
+from netd.api import create
+from netd.events import EventBus
+from netd.service import NetdContext
+
+async def main():
+    service = create(NetdContext(Config(), EventBus(), Path(sys.argv[1])))
+    await service.start()
+    print("listening", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await service.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_api_service_waits_for_the_lan_address_then_serves(tmp_path: Path) -> None:
+    net = Netns()
+    try:
+        master, node = net.ns("sm"), net.ns("sn")
+        net.veth(master, "rtt-lan", node, "rtt-eth")
+        net.ip(node, "addr", "add", "10.0.0.11/24", "dev", "rtt-eth")
+        make_registry(tmp_path, {"node-1": "10.0.0.11"})
+        proc = net.spawn(master, VENV_PYTHON, "-c", SERVICE_CODE, str(tmp_path), stdin=True, log=tmp_path / "svc.log")
+        time.sleep(0.5)  # the service is up but 10.0.0.1 is not there yet
+        assert proc.poll() is None, (tmp_path / "svc.log").read_text()
+        net.ip(master, "addr", "add", "10.0.0.1/24", "dev", "rtt-lan")
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "listening\n", (tmp_path / "svc.log").read_text()
+        url = "http://10.0.0.1:8081/api/v1/agent/config"
+        code = net.exec(node, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url).stdout
+        assert code == "401"
+        credential = issue_agent_credential(tmp_path, "node-1")
+        body = net.exec(node, "curl", "-s", "-H", f"Authorization: Bearer {credential.bearer}", url).stdout
+        assert json.loads(body)["pod_cidr"] == "10.244.1.0/24"
+    finally:
+        net.close()
