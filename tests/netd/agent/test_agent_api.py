@@ -16,7 +16,13 @@ from appliance import registry
 from appliance.config_model import Config
 from appliance.errors import RegistryError
 from netd.agent.protocol import AgentCredential, Report, parse_config, report_to_json
-from netd.api import AgentApiServer, ApiSettings, RegistryBackend, create_app, issue_agent_credential
+from netd.api import (
+    AgentApiServer,
+    ApiSettings,
+    RegistryBackend,
+    create_app,
+    issue_agent_credential,
+)
 
 REPORT = report_to_json(Report(2, None, (), "0.1.0"))
 
