@@ -118,6 +118,7 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
         if not root.cached:
             say(f"built the boards' root in {root.build_seconds:.0f} s: {root.path}")
         preflight.check_root_filesystem(root.path)
+        preflight.check_disk_dir(dirs.base / "disks")
         use_daemon = daemon and services.daemon_available()
         if addressing == "dhcp" and not use_daemon:
             raise EnvironmentProblem(

@@ -68,8 +68,39 @@ def check_root_filesystem(lower: Path) -> None:
             )
 
 
+def check_prefix(prefix: str) -> None:
+    """$APPLIANCE_LAB_PREFIX must keep every name within the kernel's 15 characters."""
+    from hardware.lab.topology import PREFIX_RE
+
+    if not PREFIX_RE.fullmatch(prefix):
+        raise EnvironmentProblem(
+            f"APPLIANCE_LAB_PREFIX={prefix!r} is not usable; fix: 1-7 lower-case letters or digits "
+            "and a trailing '-', e.g. pilab2-"
+        )
+
+
+def check_disk_dir(directory: Path, mounts: Path = Path("/proc/self/mountinfo")) -> None:
+    """Boards' disks are overlay upper dirs, which cannot live on overlayfs (e.g. a container's root)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    device = os.stat(directory).st_dev
+    for line in mounts.read_text().splitlines():
+        fields = line.split()
+        if " - " not in line:
+            continue
+        major, minor = (int(x) for x in fields[2].split(":"))
+        fstype = line.split(" - ", 1)[1].split()[0]
+        if os.makedev(major, minor) == device and fstype == "overlay":
+            raise EnvironmentProblem(
+                f"{directory} is on overlayfs, where the boards' disks (overlay upper dirs) cannot "
+                "live; fix: set APPLIANCE_LAB_DIR to a directory on ext4, xfs or tmpfs"
+            )
+
+
 def check_all() -> None:
-    """Root, kernel features and host tools, in that order."""
+    """Root, kernel features, host tools and the namespace prefix, in that order."""
+    from hardware.lab.topology import PREFIX
+
     check_root()
     check_kernel()
     check_tools()
+    check_prefix(PREFIX)

@@ -18,12 +18,13 @@ import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
+PREFIX_RE = re.compile(r"[a-z][a-z0-9]{0,6}-")
+"""A valid prefix: short enough that `PREFIX + "pi-64"` fits in an interface name (15 chars)."""
+
 
 def _prefix() -> str:
-    value = os.environ.get("APPLIANCE_LAB_PREFIX", "pilab-")
-    if not re.fullmatch(r"[a-z][a-z0-9]{0,6}-", value):
-        raise ValueError(f"APPLIANCE_LAB_PREFIX={value!r}: want 1-7 lower-case letters/digits and a '-'")
-    return value
+    # Validated by preflight.check_prefix (an error at import would break every command).
+    return os.environ.get("APPLIANCE_LAB_PREFIX", "pilab-")
 
 
 PREFIX = _prefix()

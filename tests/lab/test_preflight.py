@@ -63,3 +63,28 @@ def test_missing_mmdebstrap_names_its_package(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("PATH", str(tmp_path))  # and no mmdebstrap on PATH
     with pytest.raises(EnvironmentProblem, match="mmdebstrap not found.*fix: apt-get install mmdebstrap"):
         rootfs.ensure_root()
+
+
+@pytest.mark.parametrize("prefix", ["", "pilab", "PILAB-", "toolongprefix-", "pi lab-", "-"])
+def test_bad_prefix(prefix: str) -> None:
+    with pytest.raises(EnvironmentProblem, match="APPLIANCE_LAB_PREFIX.*fix:"):
+        preflight.check_prefix(prefix)
+
+
+def test_good_prefix() -> None:
+    preflight.check_prefix("pilab-")
+    preflight.check_prefix("plt2-")
+
+
+def test_disks_on_overlayfs_are_refused(tmp_path: Path) -> None:
+    import os
+
+    device = os.stat(tmp_path).st_dev
+    major, minor = os.major(device), os.minor(device)
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(f"25 1 {major}:{minor} / / rw,relatime shared:1 - overlay overlay rw,lowerdir=/a\n")
+    with pytest.raises(EnvironmentProblem, match="on overlayfs.*fix: set APPLIANCE_LAB_DIR"):
+        preflight.check_disk_dir(tmp_path / "disks", mountinfo)
+    mountinfo.write_text(f"25 1 {major}:{minor} / / rw,relatime shared:1 - ext4 /dev/vda rw\n")
+    preflight.check_disk_dir(tmp_path / "disks", mountinfo)
+    preflight.check_disk_dir(tmp_path / "disks")  # this machine's real mounts
