@@ -35,8 +35,9 @@ def client_mac(n: int) -> str:
 class Lab:
     """Server namespace + bridge, client namespaces, and the processes in them."""
 
-    def __init__(self, workdir: Path, tag: str) -> None:
+    def __init__(self, workdir: Path, tag: str, prefixlen: int = 24) -> None:
         self.workdir = workdir
+        self.prefixlen = prefixlen
         self.prefix = f"dhcpt-{os.getpid() % 100000}-{tag}"
         self.server_ns = f"{self.prefix}-s"
         self.namespaces: list[str] = []
@@ -46,7 +47,7 @@ class Lab:
         self.state_dir = workdir / "state"
         self._add_ns(self.server_ns)
         self.ns_run(self.server_ns, "ip", "link", "add", "br0", "address", SERVER_MAC, "type", "bridge")
-        self.ns_run(self.server_ns, "ip", "addr", "add", "10.0.0.1/24", "dev", "br0")
+        self.ns_run(self.server_ns, "ip", "addr", "add", f"10.0.0.1/{prefixlen}", "dev", "br0")
         self.ns_run(self.server_ns, "ip", "link", "set", "br0", "up")
         self.ns_run(self.server_ns, "ip", "link", "set", "lo", "up")
 
@@ -85,7 +86,7 @@ class Lab:
     def write_config(self, body: str) -> Path:
         """cluster.yaml for the server (LAN = br0 in the server namespace)."""
         path = self.workdir / "cluster.yaml"
-        path.write_text("network:\n  lan_interface: br0\n  subnet: 10.0.0.0/24\n"
+        path.write_text(f"network:\n  lan_interface: br0\n  subnet: 10.0.0.0/{self.prefixlen}\n"
                         "  master_address: 10.0.0.1\n" + body)
         return path
 

@@ -1,0 +1,144 @@
+"""Durability under SIGKILL (perfdhcp storm and real clients) and a crowd of real clients.
+
+What is proven: every ACK seen on the wire before a kill -9 is honoured after the restart
+(an INIT-REBOOT re-request of that address is ACKed) and no address is ever ACKed to two
+clients. ACKs are captured by a sniffer on the client side, so the proof does not trust the
+server's own account.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dhcpt_clients import Udhcpc, journal_records, size, wait_for
+from dhcpt_lab import PYTHON, Lab, client_mac
+
+from netd.dhcp.leases import BOUND
+
+pytestmark = pytest.mark.root
+HERE = Path(__file__).parent
+BIG_CONFIG = """  dhcp_range: [10.0.0.10, 10.0.255.250]
+  lease_time: 3600
+kubernetes:
+  pod_cidr: 100.64.0.0/10
+  node_cidr_mask: 28
+"""
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    lab = Lab(tmp_path, "k", prefixlen=16)
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+def acks(frames: Path) -> list[tuple[str, str, str]]:
+    """(chaddr, yiaddr, client-id) of every ACK the sniffer saw, in order."""
+    found = []
+    for line in frames.read_text().splitlines()[1:]:
+        parts = line.split()
+        if len(parts) == 7 and parts[3] == "5" and parts[5] != "0.0.0.0":
+            found.append((parts[4], parts[5], parts[6]))
+    return found
+
+
+def assert_unique(found: list[tuple[str, str, str]]) -> dict[str, tuple[str, str]]:
+    """No address ACKed to two clients (leases are an hour long: nothing expires here)."""
+    owner: dict[str, str] = {}
+    latest: dict[str, tuple[str, str]] = {}
+    for chaddr, yiaddr, cid in found:
+        assert owner.setdefault(yiaddr, chaddr) == chaddr, f"{yiaddr} ACKed to {owner[yiaddr]} and {chaddr}"
+        latest[chaddr] = (yiaddr, cid)
+    return latest
+
+
+def test_kill9_during_perfdhcp_loses_no_acked_lease(lab: Lab, tmp_path: Path) -> None:
+    config = lab.write_config(BIG_CONFIG)
+    lab.start_server(config)
+    relay = lab.add_client(1)
+    lab.ns_run(relay, "ip", "addr", "add", "10.0.0.2/16", "dev", "eth0")
+    frames = tmp_path / "acks.txt"
+    lab.spawn(relay, [PYTHON, str(HERE / "dhcpt_sniff.py"), "eth0", str(frames), "67"],
+              tmp_path / "sniff.err")
+    wait_for(frames, "^ready", 10)
+    perf = lab.spawn(relay, ["perfdhcp", "-4", "-l", "eth0", "-r", "400", "-R", "1000000",
+                             "-p", "9", "10.0.0.1"], tmp_path / "perfdhcp.out")
+    for pause in (2.0, 2.5):
+        time.sleep(pause)
+        assert lab.kill_server(signal.SIGKILL) == -signal.SIGKILL
+        time.sleep(0.3)
+        lab.start_server(config)
+    perf.wait(timeout=60)
+    time.sleep(0.5)
+    found = acks(frames)
+    assert len(found) > 1000, (tmp_path / "perfdhcp.out").read_text()
+    latest = assert_unique(found)
+    # One more restart with a clean stop, then every ACKed lease is re-requested.
+    lab.kill_server(signal.SIGKILL)
+    lab.start_server(config)
+    leases = tmp_path / "leases.txt"
+    leases.write_text("".join(f"{c} {a} {cid}\n" for c, (a, cid) in latest.items()))
+    result = lab.ns_run(relay, PYTHON, str(HERE / "dhcpt_rerequest.py"), "10.0.0.2", "10.0.0.1",
+                        str(leases), timeout=120)
+    answers = [line.split() for line in result.stdout.splitlines()]
+    assert len(answers) == len(latest)
+    bad = [a for a in answers if a[2] != "ACK" or a[3] != a[1]]
+    assert not bad, f"{len(bad)} of {len(answers)} ACKed leases not honoured, e.g. {bad[:5]}"
+    recovered = lab.server_output().count("DHCP leases recovered")
+    assert recovered == 4
+
+
+def test_kill9_between_real_clients_exchanges(lab: Lab, tmp_path: Path) -> None:
+    config = lab.write_config(BIG_CONFIG)
+    lab.start_server(config)
+    clients: list[Udhcpc] = []
+    addresses: dict[int, str] = {}
+    for n in range(1, 7):
+        ns = lab.add_client(n)
+        client = Udhcpc(lab, ns, tmp_path)
+        clients.append(client)
+        addresses[n] = client.bound()
+        if n % 2 == 0:  # kill -9 right after every second ACK, restart before the next client
+            lab.kill_server(signal.SIGKILL)
+            lab.start_server(config)
+    assert len(set(addresses.values())) == 6
+    lab.kill_server(signal.SIGKILL)
+    lab.start_server(config)
+    for n, client in enumerate(clients, start=1):
+        mark = size(client.log)
+        assert client.renew() == addresses[n]
+        assert "deconfig" not in client.log.read_bytes()[mark:].decode()
+    on_disk = {r.mac.hex(":"): r for r in journal_records(lab.state_dir) if r.state == BOUND}
+    assert {n: on_disk[client_mac(n)].address for n in addresses} == \
+        {n: int.from_bytes(bytes(map(int, a.split("."))), "big") for n, a in addresses.items()}
+
+
+def test_dozens_of_clients_boot_at_once(tmp_path: Path) -> None:
+    lab = Lab(tmp_path, "m")
+    try:
+        lab.start_server(lab.write_config("  dhcp_range: [10.0.0.10, 10.0.0.250]\n"))
+        count = 36
+        namespaces = [lab.add_client(n) for n in range(1, count + 1)]
+        script = tmp_path / "crowd.sh"
+        script.write_text("#!/bin/sh\n[ \"$1\" = bound ] && echo \"$ip $hostname\" > \"$DHCPT_OUT\"\nexit 0\n")
+        script.chmod(0o755)
+        started = [subprocess.Popen(["ip", "netns", "exec", ns, "udhcpc", "-q", "-n", "-f", "-i", "eth0",
+                                     "-O", "hostname", "-s", str(script), "-t", "6", "-T", "2"],
+                                    env={"DHCPT_OUT": str(tmp_path / f"{ns}.lease"), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for ns in namespaces]
+        codes = [p.wait(timeout=60) for p in started]
+        assert codes == [0] * count
+        got = [(tmp_path / f"{ns}.lease").read_text().split() for ns in namespaces]
+        assert len({address for address, _ in got}) == count
+        assert sorted(name for _, name in got) == sorted(f"node-{n}" for n in range(1, count + 1))
+        assert len([r for r in journal_records(lab.state_dir) if r.state == BOUND]) == count
+    finally:
+        lab.close()
