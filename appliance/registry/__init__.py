@@ -14,6 +14,8 @@ from appliance.registry.credentials import (
 )
 from appliance.registry.db import (
     REGISTRY_FILE,
+    check_integrity,
+    check_schema,
     connect,
     migrate,
     open_registry,
@@ -77,7 +79,8 @@ from appliance.registry.tokens import (
 __all__ = [
     "REGISTRY_FILE", "SCHEMA_VERSION", "AgentCredentialRow", "EventRow", "JobLogRow", "JobRow",
     "JobState", "LeaseRow", "LeaseState", "LogStream", "NodeRole", "NodeRow", "NodeState", "TokenRow",
-    "allocate_pod_cidr", "append_event", "append_log", "approve_node", "connect", "create_job",
+    "allocate_pod_cidr", "append_event", "append_log", "approve_node", "check_integrity",
+    "check_schema", "connect", "create_job",
     "create_token", "ensure_master", "find_node", "finish_job", "forget_node",
     "get_agent_credential", "get_job", "get_lease", "get_node", "get_token", "interrupt_running_jobs",
     "issue_agent_credential", "job_log", "latest_events", "list_events", "list_jobs", "list_leases",

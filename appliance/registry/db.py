@@ -17,6 +17,7 @@ Why these settings:
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import sqlite3
 import time
@@ -65,6 +66,7 @@ def connect(path: Path | str, *, check_same_thread: bool = True) -> sqlite3.Conn
     try:
         _configure(conn, path)
         migrate(conn, path)
+        check_schema(conn, path)
     except BaseException:
         conn.close()
         raise
@@ -109,8 +111,12 @@ def _not_a_registry(path: Path, error: Exception) -> RegistryError:
         return RegistryError(
             f"{path}: the registry stayed locked for {BUSY_TIMEOUT_S:g} s — another process holds it; retry"
         )
+    # SQLite may quote schema text (several lines) from a corrupt file: keep the message one line.
+    detail = " ".join(str(error).split())
+    if len(detail) > 120:
+        detail = detail[:117] + "..."
     return RegistryError(
-        f"{path}: not a usable SQLite database ({error}) — move the file aside; "
+        f"{path}: not a usable SQLite database ({detail}) — move the file aside; "
         "the appliance creates a new registry on the next start"
     )
 
@@ -139,6 +145,52 @@ def migrate(conn: sqlite3.Connection, path: Path | str = REGISTRY_FILE) -> int:
     except (sqlite3.DatabaseError, UnicodeDecodeError) as error:
         raise _not_a_registry(Path(path), error) from None
     return version
+
+
+@functools.lru_cache(maxsize=4)
+def _expected_schema(migrations: tuple[tuple[str, ...], ...]) -> frozenset[tuple[str, str, str]]:
+    """The sqlite_schema rows a database gets from `migrations` (built in memory)."""
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for step in migrations:
+            for statement in step:
+                memory.execute(statement)
+        return frozenset(memory.execute(_SCHEMA_ROWS).fetchall())
+    finally:
+        memory.close()
+
+
+_SCHEMA_ROWS = (
+    "SELECT type, name, coalesce(sql, '') FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'"
+)
+
+
+def check_schema(conn: sqlite3.Connection, path: Path | str = REGISTRY_FILE) -> None:
+    """Refuse a file whose tables differ from what the migrations build (altered or corrupt)."""
+    try:
+        actual = frozenset(tuple(row) for row in conn.execute(_SCHEMA_ROWS))
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as error:
+        raise _not_a_registry(Path(path), error) from None
+    expected = _expected_schema(MIGRATIONS)
+    if actual != expected:
+        differing = sorted({row[1] for row in actual ^ expected})
+        raise RegistryError(
+            f"{path}: the registry's tables differ from schema version {SCHEMA_VERSION} "
+            f"({', '.join(differing[:5])}) — the file was altered or is corrupt; move it aside"
+        )
+
+
+def check_integrity(conn: sqlite3.Connection, path: Path | str = REGISTRY_FILE) -> None:
+    """Full page-level check (reads the whole file: for daemon start and `doctor`, not every open)."""
+    try:
+        problems = [row[0] for row in conn.execute("PRAGMA integrity_check(5)")]
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as error:
+        raise _not_a_registry(Path(path), error) from None
+    if problems != ["ok"]:
+        detail = " ".join("; ".join(problems).split())[:160]
+        raise RegistryError(
+            f"{path}: the registry is corrupt ({detail}) — move it aside and restart"
+        )
 
 
 def _check_version(conn: sqlite3.Connection, path: Path | str) -> int:

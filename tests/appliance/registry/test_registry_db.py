@@ -113,6 +113,34 @@ def test_other_programs_database_is_refused(tmp_path: Path) -> None:
         registry.open_registry(tmp_path)
 
 
+def test_altered_schema_is_refused(tmp_path: Path) -> None:
+    registry.open_registry(tmp_path).close()
+    raw = sqlite3.connect(tmp_path / "registry.db")
+    raw.execute("ALTER TABLE nodes ADD COLUMN colour TEXT")
+    raw.commit()
+    raw.close()
+    with pytest.raises(RegistryError, match=r"tables differ from schema version 1 \(nodes\)"):
+        registry.open_registry(tmp_path)
+
+
+def test_integrity_check_finds_a_damaged_page(tmp_path: Path) -> None:
+    conn = registry.open_registry(tmp_path)
+    registry.check_integrity(conn)
+    for n in range(300):
+        registry.append_event(conn, kind="k", node=None, message="x" * 200, now=float(n))
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    path = tmp_path / "registry.db"
+    content = bytearray(path.read_bytes())
+    page = len(content) // 4096 - 2  # a full page near the end: events rows or their index
+    content[page * 4096 + 8 : page * 4096 + 200] = b"\xff" * 192
+    path.write_bytes(bytes(content))
+    conn = registry.open_registry(tmp_path)  # the schema is intact, so opening works ...
+    with pytest.raises(RegistryError, match="the registry is corrupt"):
+        registry.check_integrity(conn)  # ... and the full check finds the damage
+    conn.close()
+
+
 def test_missing_state_dir_is_named(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="does not exist"):
         registry.open_registry(tmp_path / "nope")
