@@ -103,6 +103,18 @@ def exec_cmd(node: str, command: tuple[str, ...]) -> None:
     sys.exit(subprocess.call(argv))
 
 
+@lab_group.command("ssh", context_settings={"ignore_unknown_options": True})
+@click.argument("node")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("-l", "--user", default="root", show_default=True, help="root or pi.")
+def ssh_cmd(node: str, command: tuple[str, ...], user: str) -> None:
+    """Log in to NODE over real SSH with the lab key (from the master, like an admin would)."""
+    preflight.check_root()
+    argv = control.ssh_command(default_dirs(), node, user, list(command))
+    sys.stdout.flush()
+    sys.exit(subprocess.call(argv))
+
+
 @lab_group.command("link")
 @click.argument("node")
 @click.argument("state", type=click.Choice(["up", "down"]))

@@ -133,3 +133,20 @@ def power(dirs: LabDirs, name: str, state: str, wait: float = 30.0) -> t.NodePla
             f"fix: read {dirs.run / 'logs' / (target.name + '.console')}"
         )
     return target
+
+
+def ssh_command(dirs: LabDirs, name: str, user: str, command: list[str]) -> list[str]:
+    """The host command line for `ssh USER@board` with the lab key, from inside the master's namespace."""
+    record = running_record(dirs)
+    plan = record.plan()
+    target = resolve(dirs, plan, name)
+    if not isinstance(target, t.NodePlan):
+        raise UsageError(f"{name} runs no sshd; use: appliance lab exec {name} -- COMMAND")
+    address = board_address(plan, target)
+    if address is None:
+        raise EnvironmentProblem(f"{target.name} has no address yet; fix: appliance lab status, then retry")
+    return [
+        "ip", "netns", "exec", t.MASTER_NS, "ssh", "-i", str(dirs.key),
+        "-o", "StrictHostKeyChecking=accept-new", "-o", f"UserKnownHostsFile={dirs.run / 'known_hosts'}",
+        "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", f"{user}@{address}", *command,
+    ]

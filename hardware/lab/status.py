@@ -8,6 +8,7 @@ admin would stand. Checks run in parallel threads.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -78,6 +79,30 @@ def master_entry(plan: t.LabPlan, record: LabRecord, dirs: LabDirs) -> dict[str,
     }
 
 
+def parse_ptr_answers(text: str) -> dict[str, str]:
+    """`dig +noall +answer` PTR lines → {address: name without the domain}."""
+    names: dict[str, str] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) != 5 or fields[3] != "PTR" or not fields[0].endswith(".in-addr.arpa."):
+            continue
+        octets = fields[0][: -len(".in-addr.arpa.")].split(".")
+        if len(octets) == 4 and all(o.isdigit() for o in octets):
+            names[".".join(reversed(octets))] = fields[4].rstrip(".").split(".")[0]
+    return names
+
+
+def appliance_names(plan: t.LabPlan, addresses: list[str]) -> dict[str, str]:
+    """The names the appliance gave the boards (`node-N`), from the master's DNS (PTR), if it answers."""
+    if not addresses or not (plumbing.NETNS_DIR / t.MASTER_NS).exists():
+        return {}
+    queries = [arg for address in addresses for arg in ("-x", address)]
+    result = subprocess.run(
+        ["ip", "netns", "exec", t.MASTER_NS, "dig", "+noall", "+answer", "+time=1", "+tries=1",
+         f"@{plan.master_address.ip}", *queries], capture_output=True, text=True, check=False, timeout=10)
+    return parse_ptr_answers(result.stdout)
+
+
 def lab_status(dirs: LabDirs) -> dict[str, Any]:
     """The whole `lab status -o json` document (`running: false` and no nodes when down)."""
     record = load_record(dirs)
@@ -87,6 +112,9 @@ def lab_status(dirs: LabDirs) -> dict[str, Any]:
     plan = record.plan()
     with ThreadPoolExecutor(max_workers=min(16, len(plan.nodes))) as pool:
         workers = list(pool.map(lambda n: worker_entry(plan, n, dirs), plan.nodes))
+    names = appliance_names(plan, [w["address"] for w in workers if w["address"]])
+    for worker in workers:
+        worker["appliance_name"] = names.get(worker["address"])
     uplink = plumbing.ipv4_addresses(t.MASTER_NS, "wlan0") if (plumbing.NETNS_DIR / t.MASTER_NS).exists() else []
     return {
         "running": record.phase == "running",

@@ -90,3 +90,9 @@ def test_exec_reaches_boards_by_address_and_mac(lab: LabHandle) -> None:
     assert address
     assert lab.run(address, "hostname").stdout.strip() == "pi-3"
     assert lab.run(lab.node("pi-4").mac.upper(), "hostname").stdout.strip() == "pi-4"
+
+
+def test_lab_ssh_uses_the_real_ssh_client(lab: LabHandle) -> None:
+    result = subprocess.run([sys.executable, "-m", "appliance.cli.main", "lab", "ssh", "-l", "pi", "pi-1",
+                             "--", "hostname; id -un"], capture_output=True, text=True, timeout=30, check=False)
+    assert (result.returncode, result.stdout.split()) == (0, ["pi-1", "pi"]), result.stderr

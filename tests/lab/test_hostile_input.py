@@ -12,6 +12,7 @@ from appliance.errors import ConfigError, UsageError
 from hardware.lab import control
 from hardware.lab import topology as t
 from hardware.lab.labconfig import LabDirs, lan_settings
+from hardware.lab.status import parse_ptr_answers
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -49,3 +50,20 @@ def test_node_names_resolve_or_give_usage_error(tmp_path: Path, name: str) -> No
         control.resolve(dirs, plan, name)
     except UsageError as error:
         assert "no lab member called" in str(error)
+
+
+def test_ptr_answers_map_addresses_to_appliance_names() -> None:
+    text = (
+        "2.0.0.10.in-addr.arpa.\t30\tIN\tPTR\tnode-4.cluster.home.\n"
+        "3.0.0.10.in-addr.arpa. 30 IN PTR node-1.cluster.home.\n"
+        ";; comment line\n"
+        "cluster.home. 30 IN SOA master.cluster.home. hostmaster.cluster.home. 2 3600 600 86400 30\n"
+        "x.0.0.10.in-addr.arpa. 30 IN PTR bogus.\n"
+    )
+    assert parse_ptr_answers(text) == {"10.0.0.2": "node-4", "10.0.0.3": "node-1"}
+
+
+@given(st.text(max_size=300))
+def test_ptr_parser_never_raises(text: str) -> None:
+    for address, name in parse_ptr_answers(text).items():
+        assert address.count(".") == 3 and "." not in name
