@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -95,7 +96,24 @@ def test_unknown_node_is_one_line_and_exit_2(lab: LabHandle) -> None:
     assert result.stderr.startswith("error: no lab member called 'pi-99'") and result.stderr.count("\n") == 1
 
 
-def test_not_root_is_refused_with_the_fix() -> None:
+def test_not_root_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from appliance.cli.main import cli
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    for args in (["lab", "up"], ["lab", "down"], ["lab", "status"], ["lab", "power", "pi-1", "off"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1
+        assert result.output.strip() == (
+            "error: appliance lab needs root (network namespaces, mounts); fix: run it with sudo")
+
+
+def test_not_root_is_refused_for_a_real_unprivileged_user() -> None:
+    probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                            "-c", "import appliance"], capture_output=True, check=False, cwd="/")
+    if probe.returncode != 0:
+        pytest.skip("nobody cannot read this checkout's venv (e.g. under /root); the test above covers it")
     result = appliance("lab", "up", user=65534)
     assert result.returncode == 1
     assert result.stderr.strip() == (
