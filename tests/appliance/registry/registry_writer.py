@@ -11,17 +11,19 @@ registry_writer.py leases STATE_DIR TAG COUNT
 from __future__ import annotations
 
 import sys
+import time
 from ipaddress import IPv4Address, IPv4Network
 
 from appliance import registry
 from netd.events import LeaseChange, LeaseEvent
 
 
-def batches(state_dir: str, tag: str, size: int, count: int | None) -> None:
+def batches(state_dir: str, tag: str, size: int, count: int | None, row_delay: float) -> None:
     conn = registry.open_registry(state_dir)
     batch = 0
     while count is None or batch < count:
         batch += 1
+        print("begin", batch, flush=True)
         with registry.transaction(conn):
             for row in range(size):
                 last = registry.append_event(
@@ -31,6 +33,9 @@ def batches(state_dir: str, tag: str, size: int, count: int | None) -> None:
                     message=f"{tag} batch {batch} row {row}",
                     now=float(batch),
                 )
+                # Work between rows keeps the transaction open most of the time,
+                # so a kill at a random moment almost always lands mid-batch.
+                time.sleep(row_delay)
         # Printed only after COMMIT returned: every id printed must survive a SIGKILL.
         print(batch, last, flush=True)
 
@@ -57,8 +62,9 @@ def leases(state_dir: str, tag: str, count: int) -> None:
 def main(argv: list[str]) -> None:
     mode, state_dir, tag = argv[1], argv[2], argv[3]
     if mode == "batches":
-        count = int(argv[5]) if len(argv) > 5 else None
-        batches(state_dir, tag, int(argv[4]), count)
+        count = int(argv[5]) if len(argv) > 5 and argv[5] != "forever" else None
+        row_delay = float(argv[6]) if len(argv) > 6 else 0.0
+        batches(state_dir, tag, int(argv[4]), count, row_delay)
     elif mode == "leases":
         leases(state_dir, tag, int(argv[4]))
     else:
