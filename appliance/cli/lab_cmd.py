@@ -58,10 +58,11 @@ def down_cmd() -> None:
 
 
 def _table(doc: dict[str, Any]) -> str:
-    rows = [("NAME", "ROLE", "NAMESPACE", "MAC", "ADDRESS", "STATE", "LINK", "SSH")]
+    rows = [("NAME", "ROLE", "NAMESPACE", "MAC", "ADDRESS", "STATE", "LINK", "SSH", "APPLIANCE NAME")]
     for node in doc["nodes"]:
         rows.append((node["name"], node["role"], node["namespace"], node["mac"], node["address"] or "-",
-                     node["state"], node.get("link", "-"), "yes" if node["ssh"] else "no"))
+                     node["state"], node.get("link", "-"), "yes" if node["ssh"] else "no",
+                     node.get("appliance_name") or "-"))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     master = doc["nodes"][0]
