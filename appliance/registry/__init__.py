@@ -35,7 +35,13 @@ from appliance.registry.jobs import (
     require_job,
     start_job,
 )
-from appliance.registry.leases import get_lease, list_leases, put_lease, record_lease_event
+from appliance.registry.leases import (
+    get_lease,
+    list_leases,
+    put_lease,
+    record_lease_event,
+    record_lease_events,
+)
 from appliance.registry.models import (
     AgentCredentialRow,
     EventRow,
@@ -85,7 +91,7 @@ __all__ = [
     "get_agent_credential", "get_job", "get_lease", "get_node", "get_token", "interrupt_running_jobs",
     "issue_agent_credential", "job_log", "latest_events", "list_events", "list_jobs", "list_leases",
     "list_node_records", "list_nodes", "list_tokens", "migrate", "open_registry", "purge_expired_tokens",
-    "put_lease", "record_lease_event", "registry_path", "require_job", "require_node", "revoke_agent_credential",
+    "put_lease", "record_lease_event", "record_lease_events", "registry_path", "require_job", "require_node", "revoke_agent_credential",
     "revoke_token", "schema_version", "set_node_model", "set_node_state", "set_ssh_host_key",
     "start_job", "store_token", "touch_node", "transaction", "verify_agent_credential", "verify_token",
 ]  # fmt: skip

@@ -8,6 +8,7 @@ turns a lease into a node: name, address, pod CIDR, last_seen, history.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network
 
 from appliance.errors import RegistryError
@@ -104,6 +105,35 @@ def record_lease_event(
             message=f"{name} ({event.mac}) lease {event.change.value} for {address}", now=now,
         )  # fmt: skip
         return nodes.node_record(nodes.require_node(conn, name))
+
+
+def record_lease_events(
+    conn: sqlite3.Connection,
+    lease_events: Iterable[LeaseEvent],
+    *,
+    pod_cidr: IPv4Network,
+    node_cidr_mask: int,
+    now: float,
+) -> tuple[list[NodeRecord], list[tuple[LeaseEvent, RegistryError]]]:
+    """Record many lease events in one transaction (one fsync); a failing event is skipped alone.
+
+    Returns the node records to publish and the events that could not be
+    recorded with why (the daemon logs them; it never dies on one bad event).
+    """
+    records: list[NodeRecord] = []
+    failures: list[tuple[LeaseEvent, RegistryError]] = []
+    with transaction(conn):
+        for event in lease_events:
+            try:
+                # Nested: a savepoint, so a failing event rolls back only its own changes.
+                records.append(
+                    record_lease_event(
+                        conn, event, pod_cidr=pod_cidr, node_cidr_mask=node_cidr_mask, now=now
+                    )
+                )
+            except RegistryError as error:
+                failures.append((event, error))
+    return records, failures
 
 
 def _upsert_node(conn: sqlite3.Connection, event: LeaseEvent, now: float) -> str:

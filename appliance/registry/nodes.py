@@ -147,6 +147,11 @@ def ensure_master(
     with transaction(conn):
         existing = conn.execute("SELECT name FROM nodes WHERE role = 'master'").fetchone()
         if existing is not None and existing["name"] != name:
+            if get_node(conn, name) is not None:
+                raise RegistryError(
+                    f"cannot name the master {name!r}: a worker has that name — forget that "
+                    "worker or choose another master hostname"
+                )
             conn.execute("UPDATE nodes SET name = ? WHERE role = 'master'", (name,))
         if existing is None:
             conn.execute("UPDATE nodes SET address = NULL WHERE address = ?", (str(address),))

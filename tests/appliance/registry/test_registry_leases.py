@@ -159,3 +159,30 @@ def test_many_nodes_never_share_address_or_slice(conn: sqlite3.Connection) -> No
     assert all(
         r.pod_cidr == IPv4Network(f"10.244.{r.name.split('-')[1]}.0/24") for r in records[1:]
     )
+
+
+def test_batch_records_many_events_and_skips_only_the_bad_one(conn: sqlite3.Connection) -> None:
+    batch = [_lease(1), _lease(2), _lease(9, node_name="node-1"), _lease(3)]
+    records, failures = registry.record_lease_events(
+        conn, batch, pod_cidr=POD, node_cidr_mask=24, now=10.0
+    )
+    assert [r.name for r in records] == ["node-1", "node-2", "node-3"]
+    assert [(event.mac, "belongs to another node" in str(error)) for event, error in failures] == [
+        ("02:00:00:00:00:09", True)
+    ]
+    assert registry.find_node(conn, "02:00:00:00:00:09") is None
+    assert registry.get_lease(conn, IPv4Address("10.0.0.19")) is None  # rolled back with its event
+    assert [n.name for n in registry.list_nodes(conn)] == ["master", "node-1", "node-2", "node-3"]
+
+
+def test_master_rename_onto_a_worker_name_is_refused(conn: sqlite3.Connection) -> None:
+    _record(conn, _lease(1))
+    with pytest.raises(RegistryError, match="a worker has that name"):
+        registry.ensure_master(
+            conn, name="node-1", address=IPv4Address("10.0.0.1"), pod_cidr=POD,
+            node_cidr_mask=24, now=1.0,
+        )  # fmt: skip
+    renamed = registry.ensure_master(
+        conn, name="boss", address=IPv4Address("10.0.0.1"), pod_cidr=POD, node_cidr_mask=24, now=2.0
+    )
+    assert (renamed.name, renamed.pod_cidr) == ("boss", IPv4Network("10.244.0.0/24"))
