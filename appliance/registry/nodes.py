@@ -117,12 +117,11 @@ def allocate_pod_cidr(
             and podcidr.slice_index(pod_cidr, node_cidr_mask, node.pod_cidr) is not None
         ):
             return node.pod_cidr
-        taken: set[int] = set()
-        for (text,) in conn.execute(
+        stored = conn.execute(
             "SELECT pod_cidr FROM nodes WHERE pod_cidr IS NOT NULL AND name != ?", (node_name,)
-        ):
-            # Slices stored under an older pod_cidr setting still block what they overlap.
-            taken.update(podcidr.overlapped_slices(pod_cidr, node_cidr_mask, IPv4Network(text)))
+        )
+        # Slices stored under an older pod_cidr setting still block what they overlap.
+        taken = podcidr.taken_slices(pod_cidr, node_cidr_mask, (text for (text,) in stored))
         master = node.role is NodeRole.MASTER
         index = podcidr.choose_slice(
             pod_cidr, node_cidr_mask, taken,

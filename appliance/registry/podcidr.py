@@ -10,7 +10,8 @@ the registry calls this inside a write transaction with the taken slices.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+import socket
+from collections.abc import Collection, Iterable
 from ipaddress import IPv4Network
 
 from appliance.errors import RegistryError
@@ -52,6 +53,28 @@ def overlapped_slices(pod_cidr: IPv4Network, node_cidr_mask: int, other: IPv4Net
     first = max(int(other.network_address), base) - base
     last = min(int(other.broadcast_address), int(pod_cidr.broadcast_address)) - base
     return range(first >> host_bits, (last >> host_bits) + 1)
+
+
+def taken_slices(pod_cidr: IPv4Network, node_cidr_mask: int, stored: Iterable[str]) -> set[int]:
+    """Indices blocked by stored CIDR texts (`a.b.c.d/p`): `overlapped_slices` on plain ints.
+
+    Runs for every allocation over every node, so it avoids building
+    IPv4Network objects (a property test checks it against overlapped_slices).
+    """
+    host_bits = 32 - node_cidr_mask
+    base = int(pod_cidr.network_address)
+    top = int(pod_cidr.broadcast_address)
+    taken: set[int] = set()
+    for text in stored:
+        address, _, prefix = text.partition("/")
+        start = int.from_bytes(socket.inet_aton(address), "big")
+        end = start | ((1 << (32 - int(prefix))) - 1)
+        if end < base or start > top:
+            continue
+        taken.update(
+            range((max(start, base) - base) >> host_bits, ((min(end, top) - base) >> host_bits) + 1)
+        )
+    return taken
 
 
 def preferred_index(node_name: str) -> int | None:

@@ -92,6 +92,7 @@ def test_overlapped_slices_are_exactly_the_overlapping_ones(
         if podcidr.slice_at(network, mask, i).overlaps(other)
     ]
     assert list(podcidr.overlapped_slices(network, mask, other)) == expected
+    assert podcidr.taken_slices(network, mask, [str(other)]) == set(expected)
 
 
 def _node(name: str, role: NodeRole = NodeRole.WORKER) -> NodeRow:

@@ -1,0 +1,102 @@
+"""Registry write throughput: lease events one per transaction vs batched, beside plain SQLite.
+
+    .venv/bin/python tests/bench/bench_registry.py [--events N]
+
+The anchor is a bare sqlite3 INSERT loop with the same settings (WAL,
+synchronous=FULL): one fsync'd commit per row, and one commit per batch.
+It shows what our per-event work costs on top of the fsync, and why the
+daemon should hand the registry lease events in batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import tempfile
+import time
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from appliance import registry
+from netd.events import LeaseChange, LeaseEvent
+
+POD = IPv4Network("10.244.0.0/16")
+BATCH = 100
+
+
+def _events(count: int) -> list[LeaseEvent]:
+    return [
+        LeaseEvent(
+            change=LeaseChange.GRANTED,
+            address=IPv4Address(int(IPv4Address("10.1.0.0")) + n),
+            mac=f"02:00:00:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}",
+            client_id=None,
+            node_name=f"node-{n + 1}",
+            hostname=None,
+            expires=600.0,
+        )
+        for n in range(count)
+    ]
+
+
+def _rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:10.0f}/s"
+
+
+def bench_registry(count: int, batch: int, renew: bool = False) -> float:
+    with tempfile.TemporaryDirectory() as state_dir:
+        conn = registry.open_registry(state_dir)
+        events = _events(count)
+        if renew:  # the nodes exist already: the common case of a running cluster
+            registry.record_lease_events(conn, events, pod_cidr=POD, node_cidr_mask=24, now=0.0)
+        start = time.perf_counter()
+        for first in range(0, count, batch):
+            registry.record_lease_events(
+                conn, events[first : first + batch], pod_cidr=POD, node_cidr_mask=24, now=1.0
+            )
+        elapsed = time.perf_counter() - start
+        assert len(registry.list_nodes(conn)) == count
+        conn.close()
+        return elapsed
+
+
+def bench_sqlite(count: int, batch: int) -> float:
+    with tempfile.TemporaryDirectory() as state_dir:
+        conn = sqlite3.connect(Path(state_dir) / "plain.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("CREATE TABLE t (address TEXT PRIMARY KEY, mac TEXT, expires REAL)")
+        start = time.perf_counter()
+        for first in range(0, count, batch):
+            conn.execute("BEGIN IMMEDIATE")
+            for n in range(first, min(first + batch, count)):
+                conn.execute(
+                    "INSERT INTO t VALUES (?, ?, ?)", (f"10.1.{n >> 8}.{n & 255}", str(n), 600.0)
+                )
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+        conn.close()
+        return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--events", type=int, default=250, help="nodes (at most 255 with /24 slices of a /16)"
+    )
+    count = min(parser.parse_args().events, 255)
+    print(f"{count} lease events, WAL + synchronous=FULL, file system of {tempfile.gettempdir()}")
+    print(f"{'':32}{'ours':>13}{'bare sqlite3 INSERT':>22}")
+    rows = (
+        ("new nodes, one commit each", 1, False),
+        (f"new nodes, batches of {BATCH}", BATCH, False),
+        ("renewals, one commit each", 1, True),
+        (f"renewals, batches of {BATCH}", BATCH, True),
+    )
+    for label, batch, renew in rows:
+        ours, bare = bench_registry(count, batch, renew), bench_sqlite(count, batch)
+        print(f"{label:32}{_rate(count, ours):>13}{_rate(count, bare):>22}")
+
+
+if __name__ == "__main__":
+    main()
