@@ -176,6 +176,19 @@ def udp_port_bound(namespace: str, port: int) -> bool:
     return any(line.split()[1].endswith(wanted) for line in table.splitlines()[1:] if line.strip())
 
 
+def tcp_listening(namespace: str, port: int) -> bool:
+    """True if a socket in `namespace` listens on TCP `port` (no connection is made)."""
+    with in_namespace(namespace):
+        tables = [Path(f"/proc/thread-self/net/{name}").read_text() for name in ("tcp", "tcp6")]
+    wanted = f":{port:04X}"
+    for table in tables:
+        for line in table.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[1].endswith(wanted) and fields[3] == "0A":  # 0A = LISTEN
+                return True
+    return False
+
+
 def ipv4_addresses(namespace: str, interface: str) -> list[str]:
     """IPv4 addresses (`a.b.c.d/len`) of `interface` in `namespace`; [] if it has none."""
     from pyroute2 import IPRoute

@@ -41,8 +41,11 @@ def wait_for_ssh(plan: t.LabPlan, which: tuple[t.NodePlan, ...], timeout: float)
     with ThreadPoolExecutor(max_workers=min(16, len(which) or 1)) as pool:
         while waiting and time.monotonic() < deadline:
             def ready(node: t.NodePlan) -> bool:
+                # Look for sshd's listening socket first (silent), then read its banner once
+                # from the master's side (each probe is a line in the board's console log).
                 address = board_address(plan, node)
-                return address is not None and plumbing.ssh_banner(t.MASTER_NS, address, 0.5) is not None
+                return (address is not None and plumbing.tcp_listening(node.namespace, 22)
+                        and plumbing.ssh_banner(t.MASTER_NS, address, 0.5) is not None)
 
             results = list(pool.map(ready, waiting.values()))
             for node, ok in zip(list(waiting.values()), results, strict=True):
