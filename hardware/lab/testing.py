@@ -167,9 +167,15 @@ class LabManager:
         """The running lab, starting it (fresh disks) if this session has none."""
         record = load_record(self.dirs)
         if record is None or record.phase != "running":
-            lab.up(self.dirs, nodes=self.nodes, addressing=self.addressing or default_addressing(),
-                   fresh=True, say=lambda message: None)
             self.started_here = True
+            try:
+                lab.up(self.dirs, nodes=self.nodes, addressing=self.addressing or default_addressing(),
+                       fresh=True, say=lambda message: None)
+            except BaseException:
+                # Tests clean up even when they fail: no half-booted lab is left for the next
+                # test (it would try again) or for the machine (consoles are in the error).
+                lab.down(self.dirs)
+                raise
         return LabHandle(self.dirs)
 
     def suspend(self) -> None:
