@@ -164,7 +164,8 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
         if late:
             raise EnvironmentProblem(
                 f"{', '.join(late)} did not answer SSH within {wait:.0f} s (consoles in "
-                f"{dirs.run / 'logs'}); the lab stays up for inspection; fix: appliance lab down"
+                f"{dirs.run / 'logs'}, kept in {dirs.base / 'last-run-logs'} after `lab down`); "
+                "the lab stays up for inspection; fix: appliance lab down"
             )
         say(f"lab up: {nodes} boards answer SSH ({addressing} addressing)")
     return record
@@ -191,6 +192,10 @@ def _remove(dirs: LabDirs) -> None:
     if namespaces:
         plumbing.run(["ip", "-batch", "-"], check=False,
                      input="".join(f"netns delete {name}\n" for name in namespaces))
+    if (dirs.run / "logs").is_dir():
+        # Keep the last run's consoles and daemon logs for a post-mortem (a failed test run).
+        shutil.rmtree(dirs.base / "last-run-logs", ignore_errors=True)
+        (dirs.run / "logs").rename(dirs.base / "last-run-logs")
     shutil.rmtree(dirs.run, ignore_errors=True)
     left = plumbing.list_namespaces(t.PREFIX)
     if alive or left:
