@@ -226,8 +226,11 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         try:
             yield conn
         except BaseException:
-            conn.execute(f"ROLLBACK TO {name}")
-            conn.execute(f"RELEASE {name}")
+            # SQLite itself rolls back the whole transaction on some errors (disk full,
+            # I/O error); then the savepoint is gone and the outer level reports it.
+            if conn.in_transaction:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
             raise
         conn.execute(f"RELEASE {name}")
         return
@@ -237,11 +240,24 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise _not_a_registry(Path(_db_file(conn)), error) from None
     try:
         yield conn
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as error:
+        # Disk full, I/O error, read-only file: nothing of this transaction was kept.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise _write_failed(_db_file(conn), error) from error
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+
+
+def _write_failed(path: str, error: sqlite3.Error) -> RegistryError:
+    detail = " ".join(str(error).split())[:120]
+    return RegistryError(
+        f"{path}: writing the registry failed ({detail}); nothing was changed — check the free "
+        "space and permissions of the state directory"
+    )
 
 
 def _db_file(conn: sqlite3.Connection) -> str:

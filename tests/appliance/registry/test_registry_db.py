@@ -52,7 +52,7 @@ def test_migration_steps_run_in_order_each_atomic(
     broken = ("CREATE TABLE half (x INTEGER) STRICT", "THIS IS NOT SQL")
     monkeypatch.setattr(db, "MIGRATIONS", (*schema.MIGRATIONS, extra, broken))
     monkeypatch.setattr(db, "SCHEMA_VERSION", len(schema.MIGRATIONS) + 2)
-    with pytest.raises(RegistryError, match="not a usable SQLite database"):
+    with pytest.raises(RegistryError, match="syntax error"):
         registry.open_registry(tmp_path)
     conn = sqlite3.connect(tmp_path / "registry.db")
     # Steps 1 and 2 committed; the broken step 3 left nothing behind, not even its first table.
@@ -217,3 +217,20 @@ def test_a_second_connection_reads_while_one_writes(tmp_path: Path) -> None:
     assert len(registry.list_events(reader)) == 2
     writer.close()
     reader.close()
+
+
+def test_full_disk_is_a_registry_error_and_rolls_back(tmp_path: Path) -> None:
+    conn = registry.open_registry(tmp_path)
+    registry.append_event(conn, kind="k", node=None, message="before", now=1.0)
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 1}")  # the file may not grow: "disk full"
+    with pytest.raises(
+        RegistryError, match="writing the registry failed .*database or disk is full"
+    ):
+        with registry.transaction(conn):
+            for n in range(500):
+                registry.append_event(conn, kind="k", node=None, message="x" * 500, now=float(n))
+    assert not conn.in_transaction
+    assert [event.message for event in registry.list_events(conn)] == ["before"]
+    registry.append_event(conn, kind="k", node=None, message="small", now=2.0)  # still usable
+    conn.close()
