@@ -1,7 +1,7 @@
 """Lab boards: power on (boot), power off (power cut), find their init, run commands in them.
 
-A board is a network namespace (made once by `lab up`, holding its cable)
-plus, while powered, a process tree in its own PID, mount and UTS namespaces.
+A board is a network namespace (holding its cable; re-made blank at every
+power cut, because a real power cut loses all kernel network state) plus, while powered, a process tree in its own PID, mount and UTS namespaces.
 Power-on runs `node_launch.sh` as PID 1 of a new PID namespace; it mounts the
 overlay root and becomes busybox init. Power-off SIGKILLs every process in
 the board's network namespace at once: the PID namespace's init dies, the
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from appliance.errors import EnvironmentProblem
 from hardware.lab import plumbing
+from hardware.lab import topology as t
 from hardware.lab.topology import LabPlan, NodePlan
 
 SSHD_COMMAND = "/usr/sbin/sshd -D -e -h /etc/ssh/ssh_host_ed25519_key"
@@ -123,6 +124,25 @@ def power_off(node: NodePlan, timeout: float = 5.0) -> None:
     alive = plumbing.wait_gone(pids, timeout)
     if alive:
         raise EnvironmentProblem(f"{node.name}: processes {alive} survived SIGKILL; fix: check `ps` for D state")
+    reset_network(node)
+
+
+def reset_network(node: NodePlan) -> None:
+    """Give the powered-off board a blank network namespace, as a real power cut would.
+
+    Without this, addresses, routes, nftables rules and interfaces the board made would
+    outlive its power cut in the named namespace. The cable is re-made with the same MAC;
+    a cable that was pulled stays pulled. The switch port is deleted first (synchronously)
+    because namespace teardown in the kernel is asynchronous.
+    """
+    pulled = plumbing.link_state(t.SWITCH_NS, node.switch_port) == "down"
+    plumbing.run(["ip", "-n", t.SWITCH_NS, "link", "del", node.switch_port], check=False)
+    plumbing.run(["ip", "netns", "del", node.namespace], check=False)
+    plumbing.add_namespaces([node.namespace])
+    plumbing.ip_batch(t.SWITCH_NS, [
+        f"link add {node.switch_port} type veth peer name eth0 netns {node.namespace} address {node.mac}",
+        f"link set {node.switch_port} master {t.BRIDGE}" + ("" if pulled else " up"),
+    ])
 
 
 def enter_command(node: NodePlan, command: list[str]) -> list[str]:
