@@ -13,6 +13,7 @@ exactly what a user would.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
 import subprocess
@@ -52,8 +53,9 @@ def wait_for(condition: Callable[[], T | None], timeout: float = 10.0, interval:
         time.sleep(interval)
 
 
+@functools.cache
 def default_addressing() -> str:
-    """`dhcp` when the master daemon exists, else `static`; $PILAB_ADDRESSING overrides."""
+    """`dhcp` when the master daemon exists, else `static`; $PILAB_ADDRESSING overrides (asked once)."""
     return os.environ.get("PILAB_ADDRESSING") or ("dhcp" if services.daemon_available() else "static")
 
 
@@ -166,11 +168,15 @@ class LabManager:
     def ensure_up(self) -> LabHandle:
         """The running lab, starting it (fresh disks) if this session has none."""
         record = load_record(self.dirs)
+        addressing = self.addressing or default_addressing()
+        if record is not None and (record.nodes, record.addressing) != (self.nodes, addressing):
+            lab.down(self.dirs)  # someone's lab of another shape: tests need theirs
+            record = None
         if record is None or record.phase != "running":
             self.started_here = True
             try:
-                lab.up(self.dirs, nodes=self.nodes, addressing=self.addressing or default_addressing(),
-                       fresh=True, say=lambda message: None)
+                lab.up(self.dirs, nodes=self.nodes, addressing=addressing, fresh=True,
+                       say=lambda message: None)
             except BaseException:
                 # Tests clean up even when they fail: no half-booted lab is left for the next
                 # test (it would try again) or for the machine (consoles are in the error).
