@@ -72,6 +72,16 @@ class Engine:
         self._by_res_mac = {r.mac: r for r in settings.reservations if r.mac}
         self._by_res_cid = {r.client_id: r for r in settings.reservations if r.client_id}
         self._fixed = {r.address: r for r in settings.reservations if r.address is not None}
+        for subnet in settings.subnets:
+            subnet.params = {
+                code: value for code, value in (
+                    (opt.SUBNET_MASK, subnet.mask),
+                    (opt.ROUTER, subnet.router.packed if subnet.router is not None else b""),
+                    (opt.DNS_SERVERS, settings.dns_servers),
+                    (opt.DOMAIN_NAME, settings.domain),
+                    (opt.BROADCAST_ADDRESS, subnet.broadcast),
+                ) if value
+            }
 
     # ----- entry points -----
 
@@ -451,28 +461,16 @@ class Engine:
             options[opt.RENEWAL_TIME] = opt.pack_u32(lease_time // 2)
             options[opt.REBINDING_TIME] = opt.pack_u32(lease_time * 7 // 8)
         asked = packet.options.get(opt.PARAMETER_LIST)
+        params = subnet.params
         for code in (asked if asked is not None else BASIC_PARAMETERS):
-            value = self._parameter(code, subnet, client)
-            if value and code not in options:
+            value = params.get(code)
+            if value is not None:
                 options[code] = value
+            elif code == opt.HOSTNAME and client is not None:
+                options[code] = client.name.encode("ascii", "replace")
         self._echo(packet, options)
         return SendReply(reply, self._destination(packet, yiaddr),
                          opt.max_message_size(packet.options))
-
-    def _parameter(self, code: int, subnet: Subnet, client: Client | None) -> bytes | None:
-        if code == opt.SUBNET_MASK:
-            return subnet.mask
-        if code == opt.ROUTER:
-            return subnet.router.packed if subnet.router is not None else None
-        if code == opt.DNS_SERVERS:
-            return self.settings.dns_servers
-        if code == opt.DOMAIN_NAME:
-            return self.settings.domain
-        if code == opt.BROADCAST_ADDRESS:
-            return subnet.broadcast
-        if code == opt.HOSTNAME and client is not None:
-            return client.name.encode("ascii", "replace")
-        return None
 
     @staticmethod
     def _echo(packet: Packet, options: dict[int, bytes]) -> None:
@@ -503,7 +501,7 @@ class Engine:
     def _event(change: LeaseChange, client: Client, expires: float) -> LeaseEvent:
         assert client.address is not None
         return LeaseEvent(
-            change=change, address=IPv4Address(client.address), mac=opt.colon_hex(client.mac),
-            client_id=opt.colon_hex(client.client_id) if client.client_id is not None else None,
+            change=change, address=IPv4Address(client.address), mac=client.mac.hex(":"),
+            client_id=client.client_id.hex(":") if client.client_id is not None else None,
             node_name=client.name, hostname=client.hostname, expires=expires,
         )

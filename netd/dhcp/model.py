@@ -55,7 +55,7 @@ class EngineSettings:
     """How long a declined or conflicting address is kept out of the pool (seconds)."""
     probe: bool = True
     """Probe never-used addresses (ARP or ICMP) before offering them."""
-    max_pending_probes: int = 2048
+    max_pending_probes: int = 16384
     """More outstanding probes than this and new clients' DISCOVERs are dropped."""
 
     @classmethod
@@ -89,7 +89,7 @@ class EngineSettings:
 
 # ----- events (into the engine) -----
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PacketReceived:
     """A parsed DHCP message arrived on the LAN interface."""
 
@@ -97,7 +97,7 @@ class PacketReceived:
     """The message."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProbeResult:
     """The loop finished probing an address the engine asked about."""
 
@@ -107,7 +107,7 @@ class ProbeResult:
     """Something answered: the address is taken."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Tick:
     """Time passed: reclaim expired leases and offers, end quarantines."""
 
@@ -117,7 +117,7 @@ Event = PacketReceived | ProbeResult | Tick
 
 # ----- commands (out of the engine) -----
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Destination:
     """Where a reply goes (RFC 2131 §4.1)."""
 
@@ -129,7 +129,7 @@ class Destination:
     """Set when the client has no address yet: send an Ethernet frame straight to this MAC."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SendReply:
     """Send a reply (after everything persisted in the same turn is on disk)."""
 
@@ -141,7 +141,7 @@ class SendReply:
     """Largest DHCP payload the client accepts."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProbeAddress:
     """Check whether anybody answers on `address`; report a ProbeResult with `token`."""
 
@@ -153,7 +153,7 @@ class ProbeAddress:
     """True: ARP on the LAN interface; False (behind a relay): ICMP echo."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LeaseRecord:
     """One durable lease fact; the journal replays them in order, later ones win."""
 
@@ -177,7 +177,7 @@ DECLINED = 5
 """LeaseRecord.state of a declined address (in quarantine until `expires`)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Persist:
     """Append this record to the journal; it must be fsync'd before this turn's replies leave."""
 
@@ -185,7 +185,7 @@ class Persist:
     """What to write."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Publish:
     """Publish a lease event on the daemon's bus (after the turn's records are durable)."""
 

@@ -91,11 +91,20 @@ class Subnet:
     """Option 3 (None: not sent)."""
     pool: Pool
     """The dynamic range."""
+    params: dict[int, bytes] = field(default_factory=dict)
+    """Option values clients of this subnet may ask for (filled by the engine)."""
+    first: int = 0
+    """Network address as an int (derived)."""
+    last: int = 0
+    """Broadcast address as an int (derived)."""
+
+    def __post_init__(self) -> None:
+        self.first = int(self.network.network_address)
+        self.last = int(self.network.broadcast_address)
 
     def contains(self, address: int) -> bool:
         """True if `address` lies in this subnet."""
-        net = int(self.network.network_address)
-        return net <= address <= net + self.network.num_addresses - 1
+        return self.first <= address <= self.last
 
     @property
     def mask(self) -> bytes:

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import struct
+from collections import deque
 from collections.abc import Callable
 from ipaddress import IPv4Address
 
@@ -81,12 +82,19 @@ class LinkSender:
 
 
 class Prober:
-    """Outstanding probes; each ends with `report(token, in_use)` exactly once."""
+    """Outstanding probes; each ends with exactly one (token, in_use) in a `report` batch.
 
-    def __init__(self, interface: str, timeout: float, report: Callable[[int, bool], None]) -> None:
+    The timeout is the same for every probe, so deadlines are kept in a FIFO with one
+    timer for the oldest, instead of one timer per probe.
+    """
+
+    def __init__(self, interface: str, timeout: float,
+                 report: Callable[[list[tuple[int, bool]]], None]) -> None:
         self.timeout = timeout
         self.report = report
-        self._pending: dict[bytes, tuple[int, asyncio.TimerHandle]] = {}
+        self._pending: dict[bytes, int] = {}
+        self._deadlines: deque[tuple[float, bytes, int]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._arp = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ARP))
         self._arp.setblocking(False)
@@ -96,11 +104,16 @@ class Prober:
         self._icmp: socket.socket | None = None
         self._ident = os.getpid() & 0xFFFF
 
+    @property
+    def outstanding(self) -> int:
+        """Probes waiting for an answer or their timeout."""
+        return len(self._pending)
+
     def probe(self, token: int, address: IPv4Address, on_link: bool) -> None:
         """Start probing; the result arrives through `report`."""
         target = address.packed
         if target in self._pending:  # already being probed for someone else: that is a conflict
-            self.report(token, True)
+            self._loop.call_soon(self.report, [(token, True)])
             return
         try:
             if on_link:
@@ -112,10 +125,27 @@ class Prober:
                 self._icmp_socket().sendto(icmp_echo(self._ident, token & 0xFFFF), (str(address), 0))
         except OSError as error:  # cannot probe: do not offer an address we could not check
             log.warning("probe of %s failed to send: %s", address, error)
-            self._loop.call_soon(self.report, token, True)
+            self._loop.call_soon(self.report, [(token, True)])
             return
-        handle = self._loop.call_later(self.timeout, self._expire, target, token)
-        self._pending[target] = (token, handle)
+        self._pending[target] = token
+        self._deadlines.append((self._loop.time() + self.timeout, target, token))
+        if self._timer is None:
+            self._timer = self._loop.call_later(self.timeout, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        done = []
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _deadline, target, token = deadlines.popleft()
+            if self._pending.get(target) == token:
+                del self._pending[target]
+                done.append((token, False))
+        if deadlines:
+            self._timer = self._loop.call_at(deadlines[0][0], self._expire)
+        if done:
+            self.report(done)
 
     def _icmp_socket(self) -> socket.socket:
         if self._icmp is None:
@@ -124,17 +154,10 @@ class Prober:
             self._loop.add_reader(self._icmp.fileno(), self._on_icmp)
         return self._icmp
 
-    def _expire(self, target: bytes, token: int) -> None:
-        entry = self._pending.get(target)
-        if entry is not None and entry[0] == token:
-            del self._pending[target]
-            self.report(token, False)
-
     def _answered(self, sender: bytes) -> None:
-        entry = self._pending.pop(sender, None)
-        if entry is not None:
-            entry[1].cancel()
-            self.report(entry[0], True)
+        token = self._pending.pop(sender, None)
+        if token is not None:  # its deadline entry is skipped when it comes up
+            self.report([(token, True)])
 
     def _on_arp(self) -> None:
         for _ in range(256):
@@ -160,10 +183,11 @@ class Prober:
                 self._answered(IPv4Address(source).packed)
 
     def close(self) -> None:
-        """Cancel outstanding probes (reporting nothing) and close the sockets."""
-        for _token, handle in self._pending.values():
-            handle.cancel()
+        """Forget outstanding probes (reporting nothing) and close the sockets."""
+        if self._timer is not None:
+            self._timer.cancel()
         self._pending.clear()
+        self._deadlines.clear()
         self._loop.remove_reader(self._arp.fileno())
         self._arp.close()
         if self._icmp is not None:

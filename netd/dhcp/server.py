@@ -42,16 +42,16 @@ from netd.events import LeaseEvent
 log = logging.getLogger(__name__)
 
 SERVER_PORT = 67
-BATCH = 256
+BATCH = 32
 TICK_SECONDS = 1.0
-COMPACT_MIN_RECORDS = 20000
+COMPACT_MIN_RECORDS = 100000
 
 
 class DhcpServer:
     """Serves DHCP on one interface with `engine`, persisting through `journal`."""
 
     def __init__(self, engine: Engine, journal: Journal, publish: Callable[[LeaseEvent], None],
-                 interface: str, probe_timeout: float = 0.5, client_rate: int = 30) -> None:
+                 interface: str, probe_timeout: float = 0.2, client_rate: int = 30) -> None:
         self.engine = engine
         self.journal = journal
         self.publish = publish
@@ -88,6 +88,7 @@ class DhcpServer:
 
     async def stop(self) -> None:
         """Stop reading, finish a running compaction, close sockets."""
+        log.info("DHCP counters: %s; engine: %s", dict(self.stats), dict(self.engine.stats))
         if self._sock is not None:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
             self._sock.close()
@@ -129,8 +130,8 @@ class DhcpServer:
         if events:
             self._turn(events)
 
-    def _probe_done(self, token: int, in_use: bool) -> None:
-        self._turn([ProbeResult(token, in_use)])
+    def _probe_done(self, results: list[tuple[int, bool]]) -> None:
+        self._turn([ProbeResult(token, in_use) for token, in_use in results])
 
     async def _tick_forever(self) -> None:
         while True:
@@ -178,7 +179,7 @@ class DhcpServer:
                                         destination.port, payload)
                 self._link.send(datagram, destination.mac)
             elif self._sock is not None:
-                self._sock.sendto(payload, (str(IPv4Address(destination.ip)), destination.port))
+                self._sock.sendto(payload, (socket.inet_ntoa(destination.ip), destination.port))
             self.stats["sent"] += 1
         except OSError as error:
             self.stats["send_failed"] += 1

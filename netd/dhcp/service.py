@@ -26,8 +26,9 @@ class DhcpSettings:
 
     probe: bool = True
     """Probe never-used addresses before offering them."""
-    probe_timeout: float = 0.5
-    """How long a probe waits for an answer (seconds)."""
+    probe_timeout: float = 0.2
+    """How long a probe waits for an answer (seconds); an ARP reply on a LAN takes ~1 ms,
+    and Kea's ping-check waits 100 ms."""
     client_rate: int = 30
     """Packets per second accepted from one hardware address."""
     interface: str | None = None

@@ -82,24 +82,32 @@ class Packet:
         """
         if len(self.chaddr) > 16:
             raise ValueError("chaddr longer than 16 bytes")
-        head = HEADER.pack(
+        data = bytearray(HEADER.pack(
             self.op, self.htype, len(self.chaddr), self.hops, self.xid, self.secs, self.flags,
             self.ciaddr, self.yiaddr, self.siaddr, self.giaddr, self.chaddr,
             self.sname, self.file,
-        )
-        parts = [head, MAGIC_COOKIE]
+        ))
+        data += MAGIC_COOKIE
         budget = max_size - MIN_PACKET - 1  # keep room for END
         for code, value in self.options.items():
+            length = len(value)
+            if length <= 255:  # the usual case, kept cheap: this is the reply hot path
+                if length + 2 > budget:
+                    continue
+                budget -= length + 2
+                data.append(code)
+                data.append(length)
+                data += value
+                continue
             encoded = _encode_option(code, value)
             if len(encoded) > budget:
                 continue
             budget -= len(encoded)
-            parts.append(encoded)
-        parts.append(b"\xff")
-        data = b"".join(parts)
+            data += encoded
+        data.append(OPT_END)
         if len(data) < BOOTP_MIN_SIZE:
             data += bytes(BOOTP_MIN_SIZE - len(data))
-        return data
+        return bytes(data)
 
 
 def _encode_option(code: int, value: bytes) -> bytes:

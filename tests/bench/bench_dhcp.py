@@ -1,0 +1,297 @@
+"""DHCP benchmark: perfdhcp against our server, Kea (kea-dhcp4, memfile) and dnsmasq, same run.
+
+Two namespaces joined by a veth pair (prefix `dhcpt-b`): the server side (lan0, 10.0.0.1/16)
+and the perfdhcp side (eth0, 10.0.0.2/16). perfdhcp always acts as a relay: giaddr =
+10.0.0.2, which lies in the served 10.0.0.0/16, so every server picks that subnet and
+answers to 10.0.0.2:67.
+
+For each server: the highest offered rate (-r) whose trial has < 0.1 % drops in both
+exchanges, "rejected leases: 0" and "non unique addresses: 0" (-u), found by doubling
+then bisecting; every trial starts from an empty lease file and lasts PERIOD seconds
+(+1 s exit wait so in-flight answers are not counted as drops). Then our server is filled
+to 50,000 leases and its RSS is read from /proc.
+
+Run as root: .venv/bin/python tests/bench/bench_dhcp.py [--period 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+APPLIANCE = str(REPO / ".venv" / "bin" / "appliance")
+SERVER_NS = "dhcpt-b-s"
+CLIENT_NS = "dhcpt-b-c"
+OUR_CONFIG = """network:
+  lan_interface: lan0
+  subnet: 10.0.0.0/16
+  master_address: 10.0.0.1
+  dhcp_range: [10.0.0.10, 10.0.255.250]
+  lease_time: 3600
+  max_lease_time: 7200
+kubernetes:
+  pod_cidr: 100.64.0.0/10
+  node_cidr_mask: 28
+"""
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=120)
+
+
+def setup_network() -> None:
+    teardown_network()
+    sh("ip", "netns", "add", SERVER_NS)
+    sh("ip", "netns", "add", CLIENT_NS)
+    sh("ip", "-n", SERVER_NS, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0",
+       "netns", CLIENT_NS)
+    for ns, dev, addr in ((SERVER_NS, "lan0", "10.0.0.1/16"), (CLIENT_NS, "eth0", "10.0.0.2/16")):
+        sh("ip", "-n", ns, "addr", "add", addr, "dev", dev)
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+
+def teardown_network() -> None:
+    for ns in (SERVER_NS, CLIENT_NS):
+        for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        sh("ip", "netns", "del", ns, check=False)
+
+
+class Server:
+    """One DHCP server under test, started fresh (empty leases) for every trial."""
+
+    name = ""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir / self.name
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        raise NotImplementedError
+
+    def ready(self, log: str) -> bool:
+        return True
+
+    def start(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir.mkdir(parents=True)
+        command, env = self.command()
+        self.log = self.workdir / "server.log"
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(["ip", "netns", "exec", SERVER_NS, *command],
+                                            stdout=out, stderr=subprocess.STDOUT,
+                                            env={**os.environ, **env}, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()}")
+            if self.ready(self.log.read_text(errors="replace")):
+                time.sleep(0.3)
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready:\n{self.log.read_text()}")
+
+    def rss_kib(self) -> int:
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+class Ours(Server):
+    name = "ours"
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        config = self.workdir / "cluster.yaml"
+        config.write_text(OUR_CONFIG)
+        return [APPLIANCE, "netd", "run", "--config", str(config), "--state-dir",
+                str(self.workdir / "state"), "--only", "dhcp"], {}
+
+    def ready(self, log: str) -> bool:
+        return "netd ready" in log
+
+
+class Kea(Server):
+    name = "kea"
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        config = {"Dhcp4": {
+            "interfaces-config": {"interfaces": ["lan0"]},
+            "lease-database": {"type": "memfile", "persist": True, "lfc-interval": 3600,
+                               "name": str(self.workdir / "leases.csv")},
+            "valid-lifetime": 3600,
+            "authoritative": True,
+            "subnet4": [{"id": 1, "subnet": "10.0.0.0/16",
+                         "pools": [{"pool": "10.0.0.10 - 10.0.255.250"}],
+                         "option-data": [{"name": "routers", "data": "10.0.0.1"},
+                                         {"name": "domain-name-servers", "data": "10.0.0.1"}]}],
+            "loggers": [{"name": "kea-dhcp4", "severity": "WARN",
+                         "output_options": [{"output": str(self.workdir / "kea.log")}]}],
+        }}
+        path = self.workdir / "kea.json"
+        path.write_text(json.dumps(config))
+        env = {"KEA_PIDFILE_DIR": str(self.workdir), "KEA_LOCKFILE_DIR": str(self.workdir)}
+        return ["kea-dhcp4", "-c", str(path)], env
+
+    def ready(self, log: str) -> bool:
+        return (self.workdir / "leases.csv").exists()
+
+
+class Dnsmasq(Server):
+    name = "dnsmasq"
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        return ["dnsmasq", "-d", "-p", "0", "--conf-file=/dev/null", "--interface=lan0",
+                "--bind-interfaces", "--dhcp-range=10.0.0.10,10.0.255.250,1h",
+                "--dhcp-authoritative", "--dhcp-lease-max=200000", "--quiet-dhcp", "--no-ping",
+                f"--dhcp-leasefile={self.workdir / 'leases'}",
+                f"--pid-file={self.workdir / 'pid'}", "--log-facility=-"], {}
+
+    def ready(self, log: str) -> bool:
+        return "DHCP, IP range" in log or "started" in log
+
+
+def perfdhcp(rate: int, period: float, extra: tuple[str, ...] = ()) -> dict[str, object]:
+    """One perfdhcp trial; parsed figures of both exchanges."""
+    args = ["ip", "netns", "exec", CLIENT_NS, "perfdhcp", "-4", "-l", "eth0", "-r", str(rate),
+            "-p", str(int(period)), "-W", "1000000", "-R", "16000000", "-u", *extra, "10.0.0.1"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=period + 60)
+    text = result.stdout + result.stderr
+    sections = text.split("***Statistics for:")
+    stats: list[dict[str, float]] = []
+    for section in sections[1:]:
+        figures = {}
+        for key in ("sent packets", "received packets", "drops ratio", "rejected leases",
+                    "non unique addresses"):
+            found = re.search(rf"{key}: ([-\d.na]+)", section)
+            value = found.group(1) if found else "nan"
+            figures[key] = float(value) if value not in ("-nan", "nan") else 0.0
+        stats.append(figures)
+    measured = re.search(r"Rate: ([\d.]+)", text)
+    ok = len(stats) == 2 and all(
+        s["drops ratio"] < 0.1 and s["rejected leases"] == 0 and s["non unique addresses"] == 0
+        and s["sent packets"] > 0 for s in stats)
+    return {"ok": ok, "rate": rate, "measured": float(measured.group(1)) if measured else 0.0,
+            "stats": stats, "text": text}
+
+
+def search(server: Server, period: float, start: int, limit: int, log: Callable[[str], None]) -> dict[str, object]:
+    """Highest passing offered rate: double from `start`, then bisect twice."""
+    best: dict[str, object] | None = None
+    low, high = 0, None
+    rate = start
+    trials = 0
+    while trials < 7:
+        server.start()
+        try:
+            trial = perfdhcp(rate, period)
+        finally:
+            server.stop()
+        trials += 1
+        s = trial["stats"]
+        summary = " / ".join(f"drops {x['drops ratio']:.3f}% rej {x['rejected leases']:.0f} "
+                             f"nonuniq {x['non unique addresses']:.0f}" for x in s)  # type: ignore[union-attr]
+        log(f"  {server.name:8s} -r {rate:6d}: {'PASS' if trial['ok'] else 'fail'}  "
+            f"measured {trial['measured']:.0f}/s  {summary}")
+        if trial["ok"]:
+            best, low = trial, rate
+        else:
+            high = rate
+        if high is None:
+            if rate >= limit:
+                break
+            rate = min(rate * 2, limit)
+        else:
+            if high - low <= max(100, low // 8):
+                break
+            rate = (low + high) // 2
+    return best or {"rate": 0, "measured": 0.0}
+
+
+def fill_and_measure(server: Ours, leases: int, rate: int, log: Callable[[str], None]) -> int:
+    """Fill our server with `leases` leases, return its RSS in KiB."""
+    server.start()
+    try:
+        base = server.rss_kib()
+        trial = perfdhcp(rate, period=int(leases / rate) + 30, extra=("-n", str(leases)))
+        stats = trial["stats"]
+        acked = int(stats[1]["received packets"]) if len(stats) == 2 else 0  # type: ignore[index]
+        time.sleep(1.5)
+        rss = server.rss_kib()
+        log(f"  ours: {acked} leases ACKed; RSS {rss / 1024:.1f} MiB (idle before: {base / 1024:.1f} MiB)")
+        journal = server.workdir / "state" / "dhcp"
+        size = sum(p.stat().st_size for p in journal.iterdir())
+        log(f"  ours: lease files {size / 1e6:.1f} MB in {journal}")
+        return rss
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--period", type=float, default=5.0, help="seconds per trial")
+    parser.add_argument("--start", type=int, default=1000, help="first offered rate")
+    parser.add_argument("--limit", type=int, default=32000, help="highest offered rate tried")
+    parser.add_argument("--leases", type=int, default=50000, help="leases for the memory figure")
+    parser.add_argument("--only", default="ours,kea,dnsmasq")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench_dhcp needs root (network namespaces)")
+    Path("/run/kea").mkdir(exist_ok=True)
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    workdir = Path(tempfile.mkdtemp(prefix="dhcpt-bench-"))
+    results: dict[str, dict[str, object]] = {}
+    setup_network()
+    try:
+        classes = {"ours": Ours, "kea": Kea, "dnsmasq": Dnsmasq}
+        for name in args.only.split(","):
+            log(f"{name}: rate search ({args.period:.0f} s trials, criteria: drops < 0.1 %, "
+                "rejected 0, non unique 0)")
+            results[name] = search(classes[name](workdir), args.period, args.start, args.limit, log)
+        rss = 0
+        if "ours" in results and args.leases:
+            fill_rate = max(500, int(results["ours"]["rate"]) // 2)  # type: ignore[call-overload]
+            log(f"ours: memory with {args.leases} leases (filled at {fill_rate}/s)")
+            rss = fill_and_measure(Ours(workdir), args.leases, fill_rate, log)
+    finally:
+        teardown_network()
+        shutil.rmtree(workdir, ignore_errors=True)
+    log("")
+    log("server     best offered rate (DORA/s)   perfdhcp measured rate")
+    for name, best in results.items():
+        log(f"{name:10s} {best['rate']:>12}                 {best['measured']:>10.0f}")
+    if "ours" in results and "kea" in results and results["kea"]["rate"]:
+        ratio = int(results["ours"]["rate"]) / int(results["kea"]["rate"])  # type: ignore[call-overload]
+        log(f"ours / kea = {ratio:.2f} (target >= 1.5)")
+    if rss:
+        log(f"ours RSS with {args.leases} leases: {rss / 1024:.1f} MiB (target <= 60 MiB)")
+
+
+if __name__ == "__main__":
+    main()
