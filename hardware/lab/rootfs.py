@@ -39,7 +39,7 @@ PACKAGES: tuple[str, ...] = (
     "openssh-server", "openssh-sftp-server", "python3", "iproute2", "nftables", "iptables",
     "dhcpcd5", "udhcpc", "isc-dhcp-client", "busybox", "cloud-init", "sudo", "procps",
     "iputils-ping", "curl", "dnsutils", "containernetworking-plugins", "python3-yaml",
-    "python3-pyroute2", "ca-certificates", "kmod", "netbase", "mount",
+    "python3-pyroute2", "ca-certificates", "kmod", "netbase", "mount", "locales",
 )
 """What a node needs: sshd, real DHCP clients, busybox (its init), cloud-init, CNI plugins."""
 
@@ -55,6 +55,10 @@ CUSTOMIZE_HOOKS: tuple[str, ...] = (
     'printf "PermitRootLogin prohibit-password\\nPasswordAuthentication no\\nUseDNS no\\n"'
     ' > "$1/etc/ssh/sshd_config.d/10-lab.conf"',
     'rm -f "$1/etc/machine-id" && touch "$1/etc/machine-id"',
+    # Generated locales, as on Raspberry Pi OS (en_GB) and cloud-init's default (en_US):
+    # Debian's locale-gen ignores cloud-init's argument, so its locale module needs them made.
+    'sed -i -e "s/^# en_GB.UTF-8/en_GB.UTF-8/" -e "s/^# en_US.UTF-8/en_US.UTF-8/" "$1/etc/locale.gen"',
+    'chroot "$1" locale-gen >/dev/null',
     'rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*',
 )
 
