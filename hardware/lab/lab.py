@@ -114,6 +114,9 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
     plan = t.make_plan(nodes, addressing=addressing, subnet=subnet, master_address=master_address)
     with locked(dirs):
         refuse_if_running(dirs)
+        if not rootfs.is_built(rootfs.root_path()):
+            say(f"building the boards' Debian root with mmdebstrap, once (about a minute; log "
+                f"{dirs.base / 'rootfs-build.log'})")
         root = rootfs.ensure_root(log=dirs.base / "rootfs-build.log")
         if not root.cached:
             say(f"built the boards' root in {root.build_seconds:.0f} s: {root.path}")
