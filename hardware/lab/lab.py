@@ -16,6 +16,7 @@ namespaces, so they vanish with their processes. Disks are kept.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import shutil
 import signal
@@ -160,7 +161,7 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
         except BaseException:
             _remove(dirs)
             raise
-        record = LabRecord(**{**record.__dict__, "phase": "running", "web_port": port})
+        record = dataclasses.replace(record, phase="running", web_port=port)
         save_record(dirs, record)
     if wait > 0:
         late = wait_for_ssh(plan, plan.nodes, timeout=wait)
