@@ -10,8 +10,8 @@
   scoped only so that a test which took the lab down (`lab_manager.suspend()`)
   gets it back; the lab itself is made once per session.
 
-Other test folders can use these by importing them in their conftest:
-`from tests.lab.conftest import lab, lab_manager  # noqa: F401`.
+Tests that need the lab live in this folder (tests/lab/test_<area>_*.py), so
+they share this one session lab instead of each folder starting its own.
 """
 
 from __future__ import annotations
