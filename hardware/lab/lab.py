@@ -55,6 +55,11 @@ def locked(dirs: LabDirs) -> Iterator[None]:
 def refuse_if_running(dirs: LabDirs) -> None:
     """One clear line when a lab (or its leftovers) already exists."""
     record = load_record(dirs)
+    if record is not None and not plumbing.list_namespaces(t.PREFIX) and not _lab_pids():
+        # A record without any namespace or process: the machine rebooted (/run/netns is
+        # gone) or someone deleted the namespaces by hand. Nothing runs; forget it.
+        shutil.rmtree(dirs.run, ignore_errors=True)
+        record = None
     if record is not None:
         since = time.strftime("%H:%M:%S", time.localtime(record.started_at))
         raise EnvironmentProblem(

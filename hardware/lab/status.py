@@ -109,9 +109,10 @@ def appliance_names(plan: t.LabPlan, addresses: list[str]) -> dict[str, str]:
 def lab_status(dirs: LabDirs) -> dict[str, Any]:
     """The whole `lab status -o json` document (`running: false` and no nodes when down)."""
     record = load_record(dirs)
-    if record is None:
+    leftovers = plumbing.list_namespaces(t.PREFIX)
+    if record is None or not leftovers:  # no record, or a stale one (e.g. after a reboot)
         return {"running": False, "nodes": [], "home": None, "internet": None, "web": None,
-                "leftovers": plumbing.list_namespaces(t.PREFIX)}
+                "leftovers": leftovers, "stale_record": record is not None}
     plan = record.plan()
     with ThreadPoolExecutor(max_workers=min(16, len(plan.nodes))) as pool:
         workers = list(pool.map(lambda n: worker_entry(plan, n, dirs), plan.nodes))

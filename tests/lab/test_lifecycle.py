@@ -160,3 +160,20 @@ def test_down_after_a_sigkilled_up(lab_manager: LabManager) -> None:
     result = appliance("lab", "down")
     assert result.returncode == 0, result.stderr
     assert_nothing_left(before, Snapshot.take())
+
+
+def test_a_stale_record_after_a_reboot_does_not_block_up(lab_manager: LabManager) -> None:
+    from hardware.lab import lab as lab_ops
+    from hardware.lab.labconfig import save_record
+
+    lab_manager.suspend()
+    record = lab_ops.up(lab_manager.dirs, nodes=1, addressing="static", say=lambda m: None)
+    lab_manager.suspend()
+    save_record(lab_manager.dirs, record)  # what a reboot leaves: the record, no namespaces
+    status = json.loads(appliance("lab", "status", "-o", "json").stdout)
+    assert status["running"] is False and status["stale_record"] is True
+    try:
+        again = lab_ops.up(lab_manager.dirs, nodes=1, addressing="static", say=lambda m: None)
+        assert again.started_at > record.started_at
+    finally:
+        lab_manager.suspend()
