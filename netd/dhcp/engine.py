@@ -21,6 +21,7 @@ Decisions (and why):
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from ipaddress import IPv4Address
 
@@ -68,6 +69,9 @@ class Engine:
         self._pending: dict[int, tuple[Client, Packet, Subnet, int]] = {}
         self._next_token = 1
         self._name_counter = 1
+        self._next_offer_scan = 0.0
+        prefix, _, suffix = settings.name_pattern.partition("{n}")
+        self._name_regex = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix))
         self._reserved_names = {r.name for r in settings.reservations}
         self._by_res_mac = {r.mac: r for r in settings.reservations if r.mac}
         self._by_res_cid = {r.client_id: r for r in settings.reservations if r.client_id}
@@ -112,8 +116,9 @@ class Engine:
             if client is None:
                 client = Client(key, record.mac, record.client_id, record.name)
                 table.add(client)
+                self._count_name(record.name)
             client.hostname = record.hostname
-            table.assign(client, record.address, record.state, record.expires)
+            self._assign(client, record.address, record.state, record.expires)
         for client in table.clients.values():
             if client.address is None:
                 continue
@@ -188,7 +193,7 @@ class Engine:
                         opt.colon_hex(packet.chaddr))
             return []
         address, never_used = choice
-        self.table.assign(client, address, leases.OFFERED, now + self.settings.offer_hold)
+        self._assign(client, address, leases.OFFERED, now + self.settings.offer_hold)
         if never_used and self.settings.probe:
             if len(self._pending) >= self.settings.max_pending_probes:
                 self.stats["dropped_probe_backlog"] += 1
@@ -222,6 +227,8 @@ class Engine:
         fresh = pool.next_never_used(table.by_address)
         if fresh is not None:
             return fresh, True
+        if not pool.reusable:
+            self._reclaim_lapsed_offers(now)
         while pool.reusable:
             address = pool.reusable.popleft()
             holder = table.holder(address)
@@ -274,7 +281,7 @@ class Engine:
         if fixed is not None and fixed.address == address:
             client = self._client(packet, create=True)
             assert client is not None
-            self.table.assign(client, address, leases.OFFERED, now + self.settings.offer_hold)
+            self._assign(client, address, leases.OFFERED, now + self.settings.offer_hold)
             return self._ack(packet, client, subnet, now)
         if holder is not None and holder is not client and holder.holds(now):
             return self._nak(packet, "address belongs to another client")
@@ -284,7 +291,7 @@ class Engine:
         client = self._client(packet, create=True)
         assert client is not None
         self.stats["adopted"] += 1
-        self.table.assign(client, address, leases.OFFERED, now + self.settings.offer_hold)
+        self._assign(client, address, leases.OFFERED, now + self.settings.offer_hold)
         return self._ack(packet, client, subnet, now)
 
     def _ack(self, packet: Packet, client: Client, subnet: Subnet, now: float) -> list[Command]:
@@ -296,7 +303,7 @@ class Engine:
             self.stats["hostname_rejected"] += 1
         elif hostname is not None:
             client.hostname = hostname
-        self.table.assign(client, client.address, leases.BOUND, now + lease_time)
+        self._assign(client, client.address, leases.BOUND, now + lease_time)
         record = self._record(client, leases.BOUND)
         change = LeaseChange.RENEWED if renewed else LeaseChange.GRANTED
         return [
@@ -372,6 +379,7 @@ class Engine:
         if client.address is None or client.state != leases.OFFERED:
             return []
         if not result.in_use:
+            client.expires = now + self.settings.offer_hold  # the hold starts when the offer leaves
             return [self._reply(packet, opt.OFFER, client, subnet, self._lease_time(packet))]
         self.stats["probe_conflict"] += 1
         log.warning("address %s answered a probe: quarantined", ip_text(client.address))
@@ -384,20 +392,39 @@ class Engine:
     def _tick(self, now: float) -> list[Command]:
         commands: list[Command] = []
         for client in self.table.due(now):
-            was_bound = client.state == leases.BOUND
             client.state = leases.EXPIRED
             assert client.address is not None
             subnet = self._subnet_of(client.address)
             if subnet is not None:
                 subnet.pool.release(client.address)
-            if was_bound:
-                self.stats["expired"] += 1
-                commands.append(Publish(self._event(LeaseChange.EXPIRED, client, 0.0)))
+            self.stats["expired"] += 1
+            commands.append(Publish(self._event(LeaseChange.EXPIRED, client, 0.0)))
         for subnet in self.settings.subnets:
             subnet.pool.release_quarantined(now)
         return commands
 
     # ----- helpers -----
+
+    def _assign(self, client: Client, address: int, state: int, expires: float) -> None:
+        moved_from = self.table.assign(client, address, state, expires)
+        if moved_from is not None:
+            subnet = self._subnet_of(moved_from)
+            if subnet is not None:
+                subnet.pool.release(moved_from)
+
+    def _reclaim_lapsed_offers(self, now: float) -> bool:
+        """Put addresses of offers nobody took back into their pools (rate-limited full scan)."""
+        if now < self._next_offer_scan:
+            return False
+        self._next_offer_scan = now + 1.0  # a full scan at most once a second
+        lapsed = self.table.lapsed_offers(now)
+        for client in lapsed:
+            assert client.address is not None
+            client.state = leases.EXPIRED
+            subnet = self._subnet_of(client.address)
+            if subnet is not None:
+                subnet.pool.release(client.address)
+        return bool(lapsed)
 
     def _client(self, packet: Packet, create: bool) -> Client | None:
         """The client sending `packet`: by client-id, falling back to its MAC (RFC 4361 §6.3)."""
@@ -431,15 +458,21 @@ class Engine:
         return self._by_res_mac.get(mac)
 
     def _name_for(self, cid: bytes | None, mac: bytes) -> str:
+        """A reservation's name, else the next pattern name (after every name ever persisted)."""
         reservation = self._reservation_of(cid, mac)
         if reservation is not None:
             return reservation.name
-        names = self.table.names
         while True:
             name = self.settings.name_pattern.format(n=self._name_counter)
             self._name_counter += 1
-            if name not in names and name not in self._reserved_names:
+            if name not in self._reserved_names:
                 return name
+
+    def _count_name(self, name: str) -> None:
+        """Restored names are never handed out again: continue counting after the highest."""
+        found = self._name_regex.fullmatch(name)
+        if found is not None:
+            self._name_counter = max(self._name_counter, int(found.group(1)) + 1)
 
     def _lease_time(self, packet: Packet) -> int:
         settings = self.settings

@@ -59,13 +59,13 @@ class Client:
 
 
 class LeaseTable:
-    """Clients by identity and by address, plus the expiry heap and the name counter."""
+    """Clients by identity and by address, plus the expiry heap."""
 
     def __init__(self) -> None:
         self.clients: dict[bytes, Client] = {}
         self.by_address: dict[int, Client] = {}
-        self._expiry: list[tuple[float, int]] = []
-        self.names: set[str] = set()
+        # Heap of (ceil(expires) << 32 | address): one int per entry keeps 50,000 leases small.
+        self._expiry: list[int] = []
 
     def get(self, key: bytes) -> Client | None:
         """The client with this identity, if known."""
@@ -74,7 +74,6 @@ class LeaseTable:
     def add(self, client: Client) -> None:
         """Start tracking a client."""
         self.clients[client.key] = client
-        self.names.add(client.name)
 
     def rekey(self, client: Client, key: bytes, client_id: bytes | None) -> None:
         """A client known by its MAC began sending a client-id: move it to its new identity."""
@@ -87,11 +86,18 @@ class LeaseTable:
         """The client that holds or remembers `address`."""
         return self.by_address.get(address)
 
-    def assign(self, client: Client, address: int, state: int, expires: float) -> None:
-        """Give `address` to `client` (taking it from whoever remembered it)."""
-        if client.address is not None and client.address != address:
-            if self.by_address.get(client.address) is client:
-                del self.by_address[client.address]
+    def assign(self, client: Client, address: int, state: int, expires: float) -> int | None:
+        """Give `address` to `client` (taking it from whoever remembered it); return the
+        address the client let go of, if it moved, so the caller can put it back in the pool.
+
+        Only leases go on the expiry heap; offers lapse lazily (see Engine._reclaim_lapsed_offers),
+        which keeps one heap entry per lease instead of two.
+        """
+        released = None
+        old = client.address
+        if old is not None and old != address and self.by_address.get(old) is client:
+            del self.by_address[old]
+            released = old
         previous = self.by_address.get(address)
         if previous is not None and previous is not client:
             previous.address = None
@@ -99,7 +105,14 @@ class LeaseTable:
         client.state = state
         client.expires = expires
         self.by_address[address] = client
-        heapq.heappush(self._expiry, (expires, address))
+        if state != OFFERED:
+            heapq.heappush(self._expiry, (int(expires) + 1) << 32 | address)
+        return released
+
+    def lapsed_offers(self, now: float) -> list[Client]:
+        """Clients whose offer hold ran out (a full scan: used only when a pool runs dry)."""
+        return [c for c in self.by_address.values() if c.state == OFFERED and c.expires <= now
+                and not c.probe_token]
 
     def forget_address(self, client: Client) -> None:
         """Drop the client's hold and affinity (e.g. after DECLINE)."""
@@ -110,13 +123,14 @@ class LeaseTable:
         client.expires = 0.0
 
     def due(self, now: float) -> list[Client]:
-        """Clients whose offer or lease ran out by `now` (each returned once)."""
+        """Clients whose lease ran out by `now` (each returned once)."""
         found = []
         heap = self._expiry
-        while heap and heap[0][0] <= now:
-            expires, address = heapq.heappop(heap)
+        limit = int(now) << 32 | 0xFFFFFFFF
+        while heap and heap[0] <= limit:
+            address = heapq.heappop(heap) & 0xFFFFFFFF
             client = self.by_address.get(address)
-            if client is not None and client.expires == expires and client.state in (OFFERED, BOUND):
+            if client is not None and client.state == BOUND and client.expires <= now:
                 found.append(client)
         return found
 

@@ -299,3 +299,25 @@ def test_requested_lease_time_is_clamped() -> None:
     engine = Engine(settings())
     assert dora(engine, mac(1), now=0, lease_time=10**6).options[opt.LEASE_TIME] == opt.pack_u32(7200)
     assert dora(engine, mac(2), now=0, lease_time=1).options[opt.LEASE_TIME] == opt.pack_u32(60)
+
+
+def test_lapsed_offers_are_reclaimed_when_the_pool_runs_dry() -> None:
+    engine = Engine(settings(first="10.0.0.10", last="10.0.0.10"))
+    offer = only_reply(engine.handle(PacketReceived(client_packet(opt.DISCOVER, mac(1))), 0))
+    assert engine.handle(PacketReceived(client_packet(opt.DISCOVER, mac(2))), 59) == []  # still held
+    later = only_reply(engine.handle(PacketReceived(client_packet(opt.DISCOVER, mac(2))), 61))
+    assert later.yiaddr == offer.yiaddr
+    # the first client's late REQUEST is refused: the address is someone else's offer now
+    late = client_packet(opt.REQUEST, mac(1), requested=offer.yiaddr, server_id=SID)
+    assert mtype(only_reply(engine.handle(PacketReceived(late), 62))) == opt.NAK
+
+
+def test_a_client_moving_to_another_address_returns_the_old_one_to_the_pool() -> None:
+    engine = Engine(settings(first="10.0.0.10", last="10.0.0.11"))
+    offer = only_reply(engine.handle(PacketReceived(client_packet(opt.DISCOVER, mac(1))), 0))
+    assert offer.yiaddr == ip("10.0.0.10")
+    reboot = client_packet(opt.REQUEST, mac(1), requested=ip("10.0.0.11"))
+    assert mtype(only_reply(engine.handle(PacketReceived(reboot), 1))) == opt.NAK  # holds .10
+    assert mtype(only_reply(engine.handle(PacketReceived(reboot), 61))) == opt.ACK  # offer lapsed
+    assert only_reply(engine.handle(PacketReceived(client_packet(opt.DISCOVER, mac(2))), 62)).yiaddr \
+        == ip("10.0.0.10")
