@@ -306,11 +306,9 @@ class Engine:
         self._assign(client, client.address, leases.BOUND, now + lease_time)
         record = self._record(client, leases.BOUND)
         change = LeaseChange.RENEWED if renewed else LeaseChange.GRANTED
-        return [
-            Persist(record),
-            self._reply(packet, opt.ACK, client, subnet, lease_time),
-            Publish(self._event(change, client, client.expires)),
-        ]
+        reply = self._reply(packet, opt.ACK, client, subnet, lease_time)
+        reply.after_commit = True
+        return [Persist(record), reply, Publish(self._event(change, client, client.expires))]
 
     def _nak(self, packet: Packet, why: str) -> list[Command]:
         self.stats["nak"] += 1

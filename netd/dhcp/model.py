@@ -131,7 +131,7 @@ class Destination:
 
 @dataclass(slots=True)
 class SendReply:
-    """Send a reply (after everything persisted in the same turn is on disk)."""
+    """Send a reply; an ACK that grants a lease only after the turn's records are on disk."""
 
     packet: Packet
     """The reply."""
@@ -139,6 +139,9 @@ class SendReply:
     """Where to."""
     max_size: int
     """Largest DHCP payload the client accepts."""
+    after_commit: bool = False
+    """True for lease ACKs: hold until the group commit. Offers, NAKs and INFORM answers
+    promise nothing durable, so they leave at once (which also spreads replies out)."""
 
 
 @dataclass(slots=True)

@@ -1,9 +1,10 @@
 """The thin asyncio loop around the lease engine.
 
 One loop turn = read up to BATCH datagrams (the kernel socket buffer is the bounded
-queue), hand each to the engine, then carry out the commands: every Persist of the
-turn in ONE journal write + fsync (group commit), and only then the replies, probes
-and bus events. A reply is never sent for a lease that is not on disk.
+queue) and hand each to the engine. Offers, NAKs and INFORM answers leave at once;
+every Persist of the turn goes to disk in ONE journal write + fsync (group commit),
+and only then do the ACKs, probes and bus events follow. An ACK is never sent for a
+lease that is not on disk.
 
 Storm safety: per-client rate limit (by chaddr, per second), bounded batch, bounded
 probe backlog (in the engine), malformed datagrams dropped and counted. The only
@@ -141,25 +142,31 @@ class DhcpServer:
             self._maybe_compact()
 
     def _turn(self, events: list[Event]) -> None:
-        """Engine over every event, then one group commit, then the rest of the commands."""
+        """Engine over every event (offers and NAKs leave at once), then one group commit,
+        then the ACKs and everything else that must follow it."""
         now = time.time()
-        commands: list[Command] = []
+        held: list[Command] = []
         for event in events:
             try:
-                commands += self.engine.handle(event, now)
+                for command in self.engine.handle(event, now):
+                    if isinstance(command, SendReply) and not command.after_commit:
+                        self._send(command)
+                    else:
+                        held.append(command)
             except Exception:  # the one catch-all: log, count, keep serving
                 self.stats["errors"] += 1
                 log.exception("DHCP engine failed on %r", event)
-        try:
-            self._execute(commands)
-        except Exception:
-            self.stats["errors"] += 1
-            log.exception("DHCP server failed carrying out %d commands", len(commands))
+        if held:
+            try:
+                self._execute(held)
+            except Exception:
+                self.stats["errors"] += 1
+                log.exception("DHCP server failed carrying out %d commands", len(held))
 
     def _execute(self, commands: list[Command]) -> None:
         records = [c.record for c in commands if isinstance(c, Persist)]
         if records:
-            self.journal.append(records)  # raises -> no reply of this turn leaves
+            self.journal.append(records)  # raises -> no ACK of this turn leaves
             self.stats["commits"] += 1
         for command in commands:
             if isinstance(command, SendReply):
