@@ -253,7 +253,8 @@ def fill_and_measure(server: Ours, leases: int, rate: int, log: Callable[[str], 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--period", type=float, default=5.0, help="seconds per trial")
-    parser.add_argument("--start", type=int, default=1000, help="first offered rate")
+    parser.add_argument("--start", type=int, default=0,
+                        help="first offered rate (default: 2000, dnsmasq 100)")
     parser.add_argument("--limit", type=int, default=32000, help="highest offered rate tried")
     parser.add_argument("--leases", type=int, default=50000, help="leases for the memory figure")
     parser.add_argument("--only", default="ours,kea,dnsmasq")
@@ -273,7 +274,8 @@ def main() -> None:
         for name in args.only.split(","):
             log(f"{name}: rate search ({args.period:.0f} s trials, criteria: drops < 0.1 %, "
                 "rejected 0, non unique 0)")
-            results[name] = search(classes[name](workdir), args.period, args.start, args.limit, log)
+            start = args.start or (100 if name == "dnsmasq" else 2000)
+            results[name] = search(classes[name](workdir), args.period, start, args.limit, log)
         rss = 0
         if "ours" in results and args.leases:
             fill_rate = max(500, int(results["ours"]["rate"]) // 2)  # type: ignore[call-overload]
