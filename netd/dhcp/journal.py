@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import zlib
 from pathlib import Path
 
@@ -41,11 +42,16 @@ def encode(record: LeaseRecord) -> bytes:
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
+_SAFE_TOKEN = re.compile(r"[A-Za-z0-9._-]+")
+
+
 def _token(text: str | None) -> str:
     if not text:
         return "-"
+    if _SAFE_TOKEN.fullmatch(text):
+        return text
     # Names are DNS labels by construction; never let one break the line format.
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in text)
 
 
 def decode(line: bytes) -> LeaseRecord | None:
@@ -140,11 +146,19 @@ class Journal:
 
     def append(self, records: list[LeaseRecord]) -> None:
         """Write and fsync `records` as one group commit."""
+        self.write(records)
+        self.sync()
+
+    def write(self, records: list[LeaseRecord]) -> None:
+        """Append `records` (not yet durable: `sync` makes everything written so far durable)."""
         if not records:
             return
         os.write(self._fd, b"".join(encode(r) for r in records))
-        os.fsync(self._fd)
         self.appended += len(records)
+
+    def sync(self) -> None:
+        """fsync the journal (safe to call from a worker thread while the loop keeps writing)."""
+        os.fsync(self._fd)
 
     def start_compaction(self) -> tuple[int, Path]:
         """Begin a new journal generation; return (generation, old journal) for finish_compaction."""

@@ -100,9 +100,14 @@ class Prober:
         self._arp.setblocking(False)
         self._arp.bind((interface, ETH_P_ARP))
         self._interface = interface
+        self._mac: bytes = self._arp.getsockname()[4]
         self._loop.add_reader(self._arp.fileno(), self._on_arp)
         self._icmp: socket.socket | None = None
         self._ident = os.getpid() & 0xFFFF
+
+    def refresh_mac(self) -> None:
+        """Re-read the interface's MAC (a bridge's MAC changes as ports come and go)."""
+        self._mac = self._arp.getsockname()[4]
 
     @property
     def outstanding(self) -> int:
@@ -117,9 +122,7 @@ class Prober:
             return
         try:
             if on_link:
-                # The interface's MAC right now (a bridge's MAC changes as ports come and go).
-                mac = self._arp.getsockname()[4]
-                self._arp.sendto(arp_probe(mac, target),
+                self._arp.sendto(arp_probe(self._mac, target),
                                  (self._interface, ETH_P_ARP, 0, 1, BROADCAST_MAC))
             else:
                 self._icmp_socket().sendto(icmp_echo(self._ident, token & 0xFFFF), (str(address), 0))

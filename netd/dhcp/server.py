@@ -138,6 +138,8 @@ class DhcpServer:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             self._rates.clear()
+            if self._prober is not None:
+                self._prober.refresh_mac()
             self._turn([Tick()])
             self._maybe_compact()
 
@@ -151,6 +153,9 @@ class DhcpServer:
                 for command in self.engine.handle(event, now):
                     if isinstance(command, SendReply) and not command.after_commit:
                         self._send(command)
+                    elif isinstance(command, ProbeAddress):
+                        assert self._prober is not None
+                        self._prober.probe(command.token, command.address, command.on_link)
                     else:
                         held.append(command)
             except Exception:  # the one catch-all: log, count, keep serving

@@ -5,6 +5,11 @@ and the perfdhcp side (eth0, 10.0.0.2/16). perfdhcp always acts as a relay: giad
 10.0.0.2, which lies in the served 10.0.0.0/16, so every server picks that subnet and
 answers to 10.0.0.2:67.
 
+Servers: ours as `appliance netd run --only dhcp` (ARP probe before every new address,
+fsync before every ACK), ours with probing off (like for like with Kea, which does not
+probe), kea-dhcp4 2.2 (memfile, persist: writes its CSV without fsync), dnsmasq
+(--no-ping; it rewrites its whole lease file on every change).
+
 For each server: the highest offered rate (-r) whose trial has < 0.1 % drops in both
 exchanges, "rejected leases: 0" and "non unique addresses: 0" (-u), found by doubling
 then bisecting; every trial starts from an empty lease file and lasts PERIOD seconds
@@ -27,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,6 +140,41 @@ class Ours(Server):
         return "netd ready" in log
 
 
+NOPROBE_RUNNER = """
+import asyncio, logging, signal, sys
+from pathlib import Path
+from appliance.config import load_config
+from netd.dhcp.service import DhcpSettings, create
+from netd.events import EventBus
+from netd.service import NetdContext
+
+async def main():
+    logging.basicConfig(level=logging.INFO)
+    ctx = NetdContext(load_config(sys.argv[1]), EventBus(), Path(sys.argv[2]))
+    service = create(ctx, DhcpSettings(probe=False))
+    await service.start()
+    logging.info("netd ready: dhcp (no probing)")
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await service.stop()
+
+asyncio.run(main())
+"""
+
+
+class OursNoProbe(Ours):
+    """The same service with address probing off, to compare like with like (Kea 2.2 does not probe)."""
+
+    name = "ours-noprobe"
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        config = self.workdir / "cluster.yaml"
+        config.write_text(OUR_CONFIG)
+        python = str(REPO / ".venv" / "bin" / "python")
+        return [python, "-c", NOPROBE_RUNNER, str(config), str(self.workdir / "state")], {}
+
+
 class Kea(Server):
     name = "kea"
 
@@ -174,7 +215,23 @@ class Dnsmasq(Server):
         return "DHCP, IP range" in log or "started" in log
 
 
-def perfdhcp(rate: int, period: float, extra: tuple[str, ...] = ()) -> dict[str, object]:
+@dataclass
+class Trial:
+    """One perfdhcp run."""
+
+    ok: bool
+    """Passed the criteria."""
+    rate: int
+    """Offered rate (-r)."""
+    measured: float
+    """perfdhcp's own 'Rate:' figure."""
+    stats: list[dict[str, float]] = field(default_factory=list)
+    """DISCOVER-OFFER and REQUEST-ACK figures."""
+    text: str = ""
+    """perfdhcp's output."""
+
+
+def perfdhcp(rate: int, period: float, extra: tuple[str, ...] = ()) -> Trial:
     """One perfdhcp trial; parsed figures of both exchanges."""
     args = ["ip", "netns", "exec", CLIENT_NS, "perfdhcp", "-4", "-l", "eth0", "-r", str(rate),
             "-p", str(int(period)), "-W", "1000000", "-R", "16000000", "-u", *extra, "10.0.0.1"]
@@ -194,13 +251,12 @@ def perfdhcp(rate: int, period: float, extra: tuple[str, ...] = ()) -> dict[str,
     ok = len(stats) == 2 and all(
         s["drops ratio"] < 0.1 and s["rejected leases"] == 0 and s["non unique addresses"] == 0
         and s["sent packets"] > 0 for s in stats)
-    return {"ok": ok, "rate": rate, "measured": float(measured.group(1)) if measured else 0.0,
-            "stats": stats, "text": text}
+    return Trial(ok, rate, float(measured.group(1)) if measured else 0.0, stats, text)
 
 
-def search(server: Server, period: float, start: int, limit: int, log: Callable[[str], None]) -> dict[str, object]:
+def search(server: Server, period: float, start: int, limit: int, log: Callable[[str], None]) -> Trial:
     """Highest passing offered rate: double from `start`, then bisect twice."""
-    best: dict[str, object] | None = None
+    best: Trial | None = None
     low, high = 0, None
     rate = start
     trials = 0
@@ -211,12 +267,11 @@ def search(server: Server, period: float, start: int, limit: int, log: Callable[
         finally:
             server.stop()
         trials += 1
-        s = trial["stats"]
         summary = " / ".join(f"drops {x['drops ratio']:.3f}% rej {x['rejected leases']:.0f} "
-                             f"nonuniq {x['non unique addresses']:.0f}" for x in s)  # type: ignore[union-attr]
-        log(f"  {server.name:8s} -r {rate:6d}: {'PASS' if trial['ok'] else 'fail'}  "
-            f"measured {trial['measured']:.0f}/s  {summary}")
-        if trial["ok"]:
+                             f"nonuniq {x['non unique addresses']:.0f}" for x in trial.stats)
+        log(f"  {server.name:8s} -r {rate:6d}: {'PASS' if trial.ok else 'fail'}  "
+            f"measured {trial.measured:.0f}/s  {summary}")
+        if trial.ok:
             best, low = trial, rate
         else:
             high = rate
@@ -228,7 +283,7 @@ def search(server: Server, period: float, start: int, limit: int, log: Callable[
             if high - low <= max(100, low // 8):
                 break
             rate = (low + high) // 2
-    return best or {"rate": 0, "measured": 0.0}
+    return best or Trial(False, 0, 0.0)
 
 
 def fill_and_measure(server: Ours, leases: int, rate: int, log: Callable[[str], None]) -> int:
@@ -237,8 +292,8 @@ def fill_and_measure(server: Ours, leases: int, rate: int, log: Callable[[str], 
     try:
         base = server.rss_kib()
         trial = perfdhcp(rate, period=int(leases / rate) + 30, extra=("-n", str(leases)))
-        stats = trial["stats"]
-        acked = int(stats[1]["received packets"]) if len(stats) == 2 else 0  # type: ignore[index]
+        stats = trial.stats
+        acked = int(stats[1]["received packets"]) if len(stats) == 2 else 0
         time.sleep(1.5)
         rss = server.rss_kib()
         log(f"  ours: {acked} leases ACKed; RSS {rss / 1024:.1f} MiB (idle before: {base / 1024:.1f} MiB)")
@@ -257,7 +312,7 @@ def main() -> None:
                         help="first offered rate (default: 2000, dnsmasq 100)")
     parser.add_argument("--limit", type=int, default=32000, help="highest offered rate tried")
     parser.add_argument("--leases", type=int, default=50000, help="leases for the memory figure")
-    parser.add_argument("--only", default="ours,kea,dnsmasq")
+    parser.add_argument("--only", default="ours,ours-noprobe,kea,dnsmasq")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_dhcp needs root (network namespaces)")
@@ -267,10 +322,10 @@ def main() -> None:
         print(line, flush=True)
 
     workdir = Path(tempfile.mkdtemp(prefix="dhcpt-bench-"))
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, Trial] = {}
     setup_network()
     try:
-        classes = {"ours": Ours, "kea": Kea, "dnsmasq": Dnsmasq}
+        classes = {"ours": Ours, "ours-noprobe": OursNoProbe, "kea": Kea, "dnsmasq": Dnsmasq}
         for name in args.only.split(","):
             log(f"{name}: rate search ({args.period:.0f} s trials, criteria: drops < 0.1 %, "
                 "rejected 0, non unique 0)")
@@ -278,19 +333,20 @@ def main() -> None:
             results[name] = search(classes[name](workdir), args.period, start, args.limit, log)
         rss = 0
         if "ours" in results and args.leases:
-            fill_rate = max(500, int(results["ours"]["rate"]) // 2)  # type: ignore[call-overload]
+            fill_rate = max(500, results["ours"].rate // 2)
             log(f"ours: memory with {args.leases} leases (filled at {fill_rate}/s)")
             rss = fill_and_measure(Ours(workdir), args.leases, fill_rate, log)
     finally:
         teardown_network()
         shutil.rmtree(workdir, ignore_errors=True)
     log("")
-    log("server     best offered rate (DORA/s)   perfdhcp measured rate")
+    log("server         best offered rate (DORA/s)   perfdhcp measured rate")
     for name, best in results.items():
-        log(f"{name:10s} {best['rate']:>12}                 {best['measured']:>10.0f}")
-    if "ours" in results and "kea" in results and results["kea"]["rate"]:
-        ratio = int(results["ours"]["rate"]) / int(results["kea"]["rate"])  # type: ignore[call-overload]
-        log(f"ours / kea = {ratio:.2f} (target >= 1.5)")
+        log(f"{name:14s} {best.rate:>12}                 {best.measured:>10.0f}")
+    for ours in ("ours", "ours-noprobe"):
+        if ours in results and "kea" in results and results["kea"].rate:
+            ratio = results[ours].rate / results["kea"].rate
+            log(f"{ours} / kea = {ratio:.2f} (target >= 1.5)")
     if rss:
         log(f"ours RSS with {args.leases} leases: {rss / 1024:.1f} MiB (target <= 60 MiB)")
 
