@@ -11,9 +11,7 @@ Decisions (and why):
   dhcp-authoritative does) so a lost lease file heals instead of stranding nodes.
 - Rapid commit (option 80, RFC 4039) is ignored: with probing and durable
   leases a 2-message exchange buys nothing on a 4-node LAN; clients fall back to DORA.
-- Without option 55 the client gets the basic set (1, 3, 6, 15, 28); with it,
-  exactly what it asked for that we have. Always: 53, 54, 51/58/59 (leases), 61 and
-  82 echoed (RFC 6842, RFC 3046).
+- Replies (options asked for, echo of 61/82, where they go) are built in netd.dhcp.replies.
 - Relayed messages (giaddr set) are served from the subnet containing giaddr;
   a giaddr in no subnet of ours is dropped.
 """
@@ -25,13 +23,12 @@ import re
 from collections import Counter
 from ipaddress import IPv4Address
 
-from netd.dhcp import leases
+from netd.dhcp import leases, replies
 from netd.dhcp import options as opt
 from netd.dhcp.leases import Client, LeaseTable, identity_key
 from netd.dhcp.model import (
     DECLINED,
     Command,
-    Destination,
     EngineSettings,
     Event,
     LeaseRecord,
@@ -45,17 +42,12 @@ from netd.dhcp.model import (
     Tick,
 )
 from netd.dhcp.pool import Subnet, ip_bytes, ip_int, ip_text
-from netd.dhcp.wire import BOOTREPLY, BOOTREQUEST, FLAG_BROADCAST, ZERO_IP, Packet
+from netd.dhcp.wire import BOOTREQUEST, ZERO_IP, Packet
 from netd.events import LeaseChange, LeaseEvent
 
 log = logging.getLogger(__name__)
 
-BROADCAST_IP = b"\xff\xff\xff\xff"
-SERVER_PORT = 67
-CLIENT_PORT = 68
 MAX_PROBE_ATTEMPTS = 4
-BASIC_PARAMETERS = (opt.SUBNET_MASK, opt.ROUTER, opt.DNS_SERVERS, opt.DOMAIN_NAME,
-                    opt.BROADCAST_ADDRESS)
 
 
 class Engine:
@@ -312,19 +304,7 @@ class Engine:
 
     def _nak(self, packet: Packet, why: str) -> list[Command]:
         self.stats["nak"] += 1
-        reply = Packet(op=BOOTREPLY, xid=packet.xid, chaddr=packet.chaddr, htype=packet.htype,
-                       flags=packet.flags, giaddr=packet.giaddr)
-        options = reply.options
-        options[opt.MESSAGE_TYPE] = bytes((opt.NAK,))
-        options[opt.SERVER_ID] = self.settings.server_id
-        options[opt.MESSAGE] = why.encode()
-        self._echo(packet, options)
-        if packet.giaddr != ZERO_IP:
-            reply.flags |= FLAG_BROADCAST  # RFC 2131 §4.3.2: the relay must broadcast a NAK
-            destination = Destination(packet.giaddr, SERVER_PORT)
-        else:
-            destination = Destination(BROADCAST_IP, CLIENT_PORT)
-        return [SendReply(reply, destination, opt.max_message_size(packet.options))]
+        return [replies.nak(packet, self.settings.server_id, why)]
 
     def _decline(self, packet: Packet, now: float) -> list[Command]:
         server_id = opt.address(packet.options, opt.SERVER_ID)
@@ -482,45 +462,8 @@ class Engine:
     def _reply(self, packet: Packet, mtype: int, client: Client | None, subnet: Subnet,
                lease_time: int | None) -> SendReply:
         yiaddr = ip_bytes(client.address) if client is not None and client.address is not None else ZERO_IP
-        reply = Packet(op=BOOTREPLY, xid=packet.xid, chaddr=packet.chaddr, htype=packet.htype,
-                       flags=packet.flags, ciaddr=packet.ciaddr, yiaddr=yiaddr, giaddr=packet.giaddr)
-        options = reply.options
-        options[opt.MESSAGE_TYPE] = bytes((mtype,))
-        options[opt.SERVER_ID] = self.settings.server_id
-        if lease_time is not None:
-            options[opt.LEASE_TIME] = opt.pack_u32(lease_time)
-            options[opt.RENEWAL_TIME] = opt.pack_u32(lease_time // 2)
-            options[opt.REBINDING_TIME] = opt.pack_u32(lease_time * 7 // 8)
-        asked = packet.options.get(opt.PARAMETER_LIST)
-        params = subnet.params
-        for code in (asked if asked is not None else BASIC_PARAMETERS):
-            value = params.get(code)
-            if value is not None:
-                options[code] = value
-            elif code == opt.HOSTNAME and client is not None:
-                options[code] = client.name.encode("ascii", "replace")
-        self._echo(packet, options)
-        return SendReply(reply, self._destination(packet, yiaddr),
-                         opt.max_message_size(packet.options))
-
-    @staticmethod
-    def _echo(packet: Packet, options: dict[int, bytes]) -> None:
-        for code in (opt.CLIENT_ID, opt.RELAY_AGENT_INFO):
-            value = packet.options.get(code)
-            if value is not None:
-                options[code] = value
-
-    @staticmethod
-    def _destination(packet: Packet, yiaddr: bytes) -> Destination:
-        """RFC 2131 §4.1: relay, then ciaddr, then broadcast if asked, else straight to the MAC."""
-        if packet.giaddr != ZERO_IP:
-            return Destination(packet.giaddr, SERVER_PORT)
-        if packet.ciaddr != ZERO_IP:
-            return Destination(packet.ciaddr, CLIENT_PORT)
-        if packet.flags & FLAG_BROADCAST or yiaddr == ZERO_IP or packet.htype != 1 \
-                or len(packet.chaddr) != 6:
-            return Destination(BROADCAST_IP, CLIENT_PORT)
-        return Destination(yiaddr, CLIENT_PORT, packet.chaddr)
+        return replies.reply(packet, mtype, self.settings.server_id, subnet, yiaddr,
+                             client.name if client is not None else None, lease_time)
 
     @staticmethod
     def _record(client: Client, state: int) -> LeaseRecord:

@@ -98,9 +98,14 @@ class Journal:
         snapshot = self.directory / SNAPSHOT
         if snapshot.exists():
             lines = snapshot.read_bytes().splitlines(keepends=True)
-            if lines and lines[0].startswith(b"#gen "):
+            if lines and lines[0].startswith(b"#gen ") and lines[0][5:].strip().isdigit():
                 self.generation = int(lines[0][5:])
-                records += [r for r in map(decode, lines[1:]) if r is not None]
+                decoded = [decode(line) for line in lines[1:]]
+                records += [r for r in decoded if r is not None]
+                self.torn += decoded.count(None)
+            else:
+                log.error("lease snapshot %s has no '#gen N' header: ignored (damaged outside netd?)",
+                          snapshot)
         for generation, path in self._journals():
             if generation < self.generation:
                 path.unlink()
