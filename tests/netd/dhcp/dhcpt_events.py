@@ -1,0 +1,45 @@
+"""Run the DHCP service in-process with a bus subscriber; print each LeaseEvent as a JSON line.
+
+Usage (inside the server namespace): python dhcpt_events.py CONFIG STATE_DIR OUTFILE
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from appliance.config import load_config
+from netd.dhcp.service import create
+from netd.events import EventBus, LeaseEvent
+from netd.service import NetdContext
+
+
+async def main() -> None:
+    bus = EventBus()
+    ctx = NetdContext(load_config(sys.argv[1]), bus, Path(sys.argv[2]))
+    out = open(sys.argv[3], "w", buffering=1)
+    queue = bus.subscribe()
+    service = create(ctx)
+    await service.start()
+    out.write("ready\n")
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def forward() -> None:
+        while True:
+            event = await queue.get()
+            if isinstance(event, LeaseEvent):
+                out.write(json.dumps({"change": event.change.value, "address": str(event.address),
+                                      "mac": event.mac, "name": event.node_name,
+                                      "hostname": event.hostname, "expires": event.expires}) + "\n")
+
+    task = asyncio.create_task(forward())
+    await stop.wait()
+    task.cancel()
+    await service.stop()
+
+
+asyncio.run(main())
