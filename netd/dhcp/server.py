@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from ipaddress import IPv4Address
 
+from appliance.errors import EnvironmentProblem
 from netd.dhcp.engine import Engine
 from netd.dhcp.journal import Journal
 from netd.dhcp.model import (
@@ -73,15 +74,24 @@ class DhcpServer:
         """Bind UDP 67 on the interface and start serving."""
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.interface.encode())
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        sock.setblocking(False)
-        sock.bind(("0.0.0.0", SERVER_PORT))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.interface.encode())
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            sock.setblocking(False)
+            sock.bind(("0.0.0.0", SERVER_PORT))
+            self._link = LinkSender(self.interface)
+            self._prober = Prober(self.interface, self.probe_timeout, self._probe_done)
+        except OSError as error:
+            sock.close()
+            if self._link is not None:
+                self._link.close()
+            raise EnvironmentProblem(
+                f"cannot serve DHCP on {self.interface!r} (UDP port 67): {error.strerror}; check "
+                "network.lan_interface in cluster.yaml, run as root, and stop any other DHCP "
+                "server on this interface") from error
         self._sock = sock
-        self._link = LinkSender(self.interface)
-        self._prober = Prober(self.interface, self.probe_timeout, self._probe_done)
         loop.add_reader(sock.fileno(), self._on_readable)
         self._ticker = asyncio.create_task(self._tick_forever(), name="dhcp-tick")
         log.info("DHCP serving on %s (%d clients known)", self.interface,

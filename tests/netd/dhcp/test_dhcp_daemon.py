@@ -69,3 +69,17 @@ def test_clean_stop_keeps_leases(lab: Lab, tmp_path: Path, sig: int) -> None:
     lab.start_server(config)
     assert "1 clients" in lab.server_output().splitlines()[-3]
     assert "lease of 10.0.0.10 obtained" in run_udhcpc_once(lab, ns, tmp_path).stderr
+
+
+@pytest.mark.root
+def test_missing_lan_interface_is_one_clear_line(lab: Lab, tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("network:\n  lan_interface: nosuch0\n")
+    result = lab.ns_run(lab.server_ns, APPLIANCE, "netd", "run", "--config", str(config),
+                        "--state-dir", str(tmp_path / "state"), "--only", "dhcp", check=False)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: cannot serve DHCP on 'nosuch0' (UDP port 67): No such device; check "
+                      "network.lan_interface in cluster.yaml, run as root, and stop any other DHCP "
+                      "server on this interface"]
+    assert "Traceback" not in result.stderr
