@@ -1,5 +1,6 @@
-"""The network daemon: loads cluster.yaml, builds the NetdContext, starts the selected
-services (dhcp, dns, nat, routes) and stops them cleanly on SIGTERM/SIGINT.
+"""The network daemon: loads cluster.yaml, builds the NetdContext, starts the registry
+link and the selected services (dhcp, dns, nat, routes, api) and stops them cleanly on
+SIGTERM/SIGINT.
 
 Services are imported lazily by name, so `--only dhcp` never imports nftables or
 netlink code, and a build without one service still runs the others. Without
@@ -20,6 +21,7 @@ from types import ModuleType
 from appliance.config_model import Config
 from appliance.errors import EnvironmentProblem, UsageError
 from netd.events import EventBus
+from netd.registry_link import RegistryLink
 from netd.service import NetdContext, Service
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ SERVICE_MODULES = {
     "dns": "netd.dns.service",
     "nat": "netd.nat",
     "routes": "netd.routes",
+    "api": "netd.api",
 }
 """Service name (as `--only` spells it) -> module exposing `create(ctx) -> Service`."""
 
@@ -80,6 +83,10 @@ async def serve(config: Config, state_dir: Path, only: str | None) -> None:
         raise EnvironmentProblem(f"cannot create state directory {state_dir}: {error.strerror}; "
                                  "pass a writable --state-dir") from error
     ctx = NetdContext(config=config, bus=EventBus(), state_dir=state_dir)
+    # The registry link always runs: it is how leases become nodes (names, pod CIDRs) for
+    # DNS and routes, and it must be up before they take their first snapshot.
+    link = RegistryLink(ctx)
+    ctx.known_nodes = link.known_nodes
     services = create_services(names, explicit, ctx)
     if not services:
         raise EnvironmentProblem("no netd service is available in this build; nothing to run")
@@ -89,6 +96,8 @@ async def serve(config: Config, state_dir: Path, only: str | None) -> None:
         loop.add_signal_handler(signum, stopping.set)
     started: list[Service] = []
     try:
+        await link.start()
+        started.append(link)
         for service in services:
             await service.start()
             started.append(service)
@@ -97,7 +106,7 @@ async def serve(config: Config, state_dir: Path, only: str | None) -> None:
         # by reference counting; the GC only matters for cycles, which the hot paths avoid).
         gc.freeze()
         gc.set_threshold(20000, 20, 20)
-        log.info("netd ready: %s", ",".join(s.name for s in started))
+        log.info("netd ready: %s", ",".join(s.name for s in started if s is not link))
         await stopping.wait()
         log.info("netd stopping")
     finally:

@@ -16,7 +16,7 @@ from netd import daemon
 
 
 def test_parse_only() -> None:
-    assert daemon.parse_only(None) == (["dhcp", "dns", "nat", "routes"], False)
+    assert daemon.parse_only(None) == (["dhcp", "dns", "nat", "routes", "api"], False)
     assert daemon.parse_only("routes, dhcp") == (["dhcp", "routes"], True)
     with pytest.raises(UsageError, match="unknown service ftp"):
         daemon.parse_only("dhcp,ftp")
@@ -37,7 +37,7 @@ def test_cli_rejects_bad_only_with_one_line(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: --only 'dhcp,telnet': unknown service telnet; choose from dhcp,dns,nat,routes"]
+        "error: --only 'dhcp,telnet': unknown service telnet; choose from dhcp,dns,nat,routes,api"]
 
 
 def test_cli_reports_a_missing_config(tmp_path: Path) -> None:

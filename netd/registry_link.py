@@ -1,0 +1,133 @@
+"""The daemon's link to the registry: lease events in, node events out.
+
+The registry (SQLite) is the one source of truth. The DHCP service publishes
+LeaseEvents; this link records them in batches (one transaction, one fsync
+per batch) and then publishes a NodeEvent for every node that changed, which
+DNS and routes follow. It also records the master itself (slice 0 of the pod
+network) and answers `ctx.known_nodes()` snapshots.
+
+SQLite work runs on one dedicated thread so that an fsync never stalls the
+asyncio loop that answers DHCP and DNS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from appliance import registry
+from netd.events import LeaseEvent, NodeChange, NodeEvent, NodeRecord, Resync
+from netd.service import NetdContext
+
+log = logging.getLogger(__name__)
+
+MASTER_NAME = "master"
+"""The master's node name in the registry (DNS answers it too)."""
+
+BATCH_LIMIT = 512
+"""Most lease events recorded in one transaction."""
+
+
+class RegistryLink:
+    """Records lease events in the registry and publishes the resulting node events."""
+
+    name = "registry"
+
+    def __init__(self, ctx: NetdContext) -> None:
+        self._ctx = ctx
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry")
+        self._conn: sqlite3.Connection | None = None
+        self._queue = ctx.bus.subscribe()
+        self._task: asyncio.Task[None] | None = None
+        self.failures = 0
+        """Lease events the registry refused (logged, never fatal)."""
+
+    async def start(self) -> None:
+        """Open the registry, record the master, and start following lease events."""
+        await self._run(self._open)
+        self._task = asyncio.create_task(self._follow(), name="registry-link")
+
+    async def stop(self) -> None:
+        """Record what is queued, then close the registry."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        pending = self._drain()
+        if pending:
+            await self._record(pending)
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    def known_nodes(self) -> list[NodeRecord]:
+        """Snapshot of every node (blocking; called from services at start and on Resync)."""
+        return self._executor.submit(self._list).result()
+
+    async def _run(self, function, *args):  # type: ignore[no-untyped-def]
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def _open(self) -> None:
+        config = self._ctx.config
+        self._conn = registry.open_registry(self._ctx.state_dir, check_same_thread=False)
+        registry.ensure_master(
+            self._conn, name=MASTER_NAME, address=config.network.master_address,
+            pod_cidr=config.kubernetes.pod_cidr, node_cidr_mask=config.kubernetes.node_cidr_mask,
+            now=time.time(),
+        )  # fmt: skip
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _list(self) -> list[NodeRecord]:
+        assert self._conn is not None, "registry link not started"
+        return registry.list_node_records(self._conn)
+
+    def _record_batch(self, events: list[LeaseEvent]) -> list[NodeRecord]:
+        assert self._conn is not None, "registry link not started"
+        config = self._ctx.config
+        records, failures = registry.record_lease_events(
+            self._conn, events, pod_cidr=config.kubernetes.pod_cidr,
+            node_cidr_mask=config.kubernetes.node_cidr_mask, now=time.time(),
+        )  # fmt: skip
+        for event, error in failures:
+            self.failures += 1
+            log.warning("registry refused lease event for %s (%s): %s", event.address, event.mac, error)
+        return records
+
+    def _drain(self) -> list[LeaseEvent]:
+        events: list[LeaseEvent] = []
+        while not self._queue.empty() and len(events) < BATCH_LIMIT:
+            item = self._queue.get_nowait()
+            if isinstance(item, LeaseEvent):
+                events.append(item)
+        return events
+
+    async def _record(self, events: list[LeaseEvent]) -> None:
+        records = await self._run(self._record_batch, events)
+        for record in records:
+            self._ctx.bus.publish(NodeEvent(NodeChange.UPSERTED, record))
+
+    async def _follow(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if isinstance(first, Resync):
+                # We fell behind the DHCP server: the missed leases stay in its journal and
+                # reach the registry again at their next renewal (at most lease_time / 2).
+                self.failures += 1
+                log.warning("registry link fell behind lease events; they are recorded at renewal")
+                continue
+            if not isinstance(first, LeaseEvent):
+                continue
+            batch = [first, *self._drain()]
+            try:
+                await self._record(batch)
+            except Exception:  # the daemon keeps serving; the error is logged and counted
+                self.failures += len(batch)
+                log.exception("recording %d lease events failed", len(batch))
