@@ -25,8 +25,18 @@ class ApplianceGroup(click.Group):
         except ApplianceError as error:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
-            click.echo(f"error: {error}", err=True)
+            # A config with several problems says one line per problem; each stays one line.
+            for line in str(error).splitlines() or [type(error).__name__]:
+                click.echo(f"error: {line}", err=True)
             sys.exit(error.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own usage errors and exits: click prints them
+        except Exception as error:  # a bug: still one line unless --debug asks for more
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: internal error ({type(error).__name__}: {error}); "
+                       "rerun with --debug for the traceback and report it", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=ApplianceGroup)
