@@ -1,0 +1,75 @@
+"""The agent payload (netd.agent.payload): exactly the modules `python3 -m netd.agent` imports.
+
+Unpacked in a temporary directory and imported by Debian's own /usr/bin/python3
+in isolated mode (-I: no PYTHONPATH, no user site, no current directory), so
+the venv and the project checkout are out of reach: a module missing from the
+payload fails the import, a module in it that nothing imports fails the
+equality check. The lab test (tests/lab/test_netd_lab.py) runs the same
+payload on a board's bookworm root.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from netd.agent.payload import AGENT_COMMAND, AGENT_MODULES, payload_tar
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+# Imports the agent's entry point from DIR only, then lists which project modules came from where.
+PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import netd.agent.__main__
+root = sys.argv[1].rstrip("/") + "/"
+ours = {}
+for name, module in list(sys.modules.items()):
+    if name.split(".")[0] in ("appliance", "netd", "hardware", "provisioning"):
+        ours[name] = getattr(module, "__file__", None) or ""
+print(json.dumps(ours))
+"""
+
+
+def _unpack(tmp_path: Path) -> Path:
+    where = tmp_path / "agent"
+    with tarfile.open(fileobj=io.BytesIO(payload_tar()), mode="r:gz") as archive:
+        archive.extractall(where, filter="data")
+    return where
+
+
+def test_payload_holds_exactly_the_listed_modules() -> None:
+    with tarfile.open(fileobj=io.BytesIO(payload_tar()), mode="r:gz") as archive:
+        members = archive.getmembers()
+    assert [m.name for m in members] == list(AGENT_MODULES)
+    assert all(m.isfile() and m.mode == 0o644 and m.uid == 0 for m in members)
+    assert payload_tar() == payload_tar()  # reproducible bytes (provisioning can compare hashes)
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no Debian /usr/bin/python3")
+def test_payload_imports_on_system_python_alone(tmp_path: Path) -> None:
+    where = _unpack(tmp_path)
+    result = subprocess.run([str(SYSTEM_PYTHON), "-I", "-c", PROBE, str(where)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, str] = json.loads(result.stdout)
+    outside = {name: path for name, path in loaded.items() if not path.startswith(f"{where}/")}
+    assert outside == {}
+    used = {str(Path(path).relative_to(where)) for path in loaded.values()}
+    assert used == set(AGENT_MODULES)
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no Debian /usr/bin/python3")
+def test_agent_command_runs_from_the_unpacked_payload(tmp_path: Path) -> None:
+    where = _unpack(tmp_path)
+    program, *args = AGENT_COMMAND.split()
+    assert program == "python3"
+    result = subprocess.run([str(SYSTEM_PYTHON), *args, "--help"], cwd=where, capture_output=True,
+                            text=True, timeout=60, check=False, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "--master" in result.stdout and "--state-dir" in result.stdout
