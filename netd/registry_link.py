@@ -8,6 +8,14 @@ network) and answers `ctx.known_nodes()` snapshots.
 
 SQLite work runs on one dedicated thread so that an fsync never stalls the
 asyncio loop that answers DHCP and DNS.
+
+Changes other processes commit (the CLI's `nodes forget`, approve, rename;
+the API's writes) reach the daemon this way: every POLL_INTERVAL the link
+asks SQLite for `PRAGMA data_version`, which changes exactly when another
+connection committed. Only then does it list the nodes, compare them with
+what it last published and publish the difference (REMOVED for a forgotten
+node, UPSERTED for a changed one). No IPC, no signal: the registry stays the
+one channel, and the CLI needs no running daemon to do its job.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from appliance import registry
@@ -30,18 +39,34 @@ MASTER_NAME = "master"
 BATCH_LIMIT = 512
 """Most lease events recorded in one transaction."""
 
+POLL_INTERVAL = 0.5
+"""Seconds between checks for registry commits made by other processes (e.g. `nodes forget`)."""
+
+
+def node_changes(before: Mapping[str, NodeRecord], after: Mapping[str, NodeRecord]) -> list[NodeEvent]:
+    """The node events that turn the view `before` into `after` (removals first, then by name)."""
+    removed = [NodeEvent(NodeChange.REMOVED, before[name]) for name in sorted(before.keys() - after.keys())]
+    upserted = [NodeEvent(NodeChange.UPSERTED, after[name]) for name in sorted(after)
+                if before.get(name) != after[name]]
+    return removed + upserted
+
 
 class RegistryLink:
     """Records lease events in the registry and publishes the resulting node events."""
 
     name = "registry"
 
-    def __init__(self, ctx: NetdContext) -> None:
+    def __init__(self, ctx: NetdContext, poll_interval: float = POLL_INTERVAL) -> None:
         self._ctx = ctx
+        self._poll_interval = poll_interval
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry")
         self._conn: sqlite3.Connection | None = None
         self._queue = ctx.bus.subscribe()
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._known: dict[str, NodeRecord] = {}
+        """Every node as last published (updated on the registry thread only)."""
+        self._data_version: int | None = None
         self.failures = 0
         """Lease events the registry refused (logged, never fatal)."""
 
@@ -49,15 +74,17 @@ class RegistryLink:
         """Open the registry, record the master, and start following lease events."""
         await self._run(self._open)
         self._task = asyncio.create_task(self._follow(), name="registry-link")
+        self._watch = asyncio.create_task(self._watch_others(), name="registry-watch")
 
     async def stop(self) -> None:
         """Record what is queued, then close the registry."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task in (self._watch, self._task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         pending = self._drain()
         if pending:
             await self._record(pending)
@@ -79,6 +106,7 @@ class RegistryLink:
             pod_cidr=config.kubernetes.pod_cidr, node_cidr_mask=config.kubernetes.node_cidr_mask,
             now=time.time(),
         )  # fmt: skip
+        self._changes_from_others()  # the starting view (services take their snapshot after this)
 
     def _close(self) -> None:
         if self._conn is not None:
@@ -99,7 +127,20 @@ class RegistryLink:
         for event, error in failures:
             self.failures += 1
             log.warning("registry refused lease event for %s (%s): %s", event.address, event.mac, error)
+        self._known.update((record.name, record) for record in records)
         return records
+
+    def _changes_from_others(self) -> list[NodeEvent]:
+        """Node events for what other connections committed since the last call (none: cheap)."""
+        assert self._conn is not None, "registry link not started"
+        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        if version == self._data_version:
+            return []
+        self._data_version = version
+        current = {record.name: record for record in registry.list_node_records(self._conn)}
+        events = node_changes(self._known, current)
+        self._known = current
+        return events
 
     def _drain(self) -> list[LeaseEvent]:
         events: list[LeaseEvent] = []
@@ -113,6 +154,17 @@ class RegistryLink:
         records = await self._run(self._record_batch, events)
         for record in records:
             self._ctx.bus.publish(NodeEvent(NodeChange.UPSERTED, record))
+
+    async def _watch_others(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            try:
+                for event in await self._run(self._changes_from_others):
+                    if event.change is NodeChange.REMOVED:
+                        log.info("registry: node %s was removed by another process", event.node.name)
+                    self._ctx.bus.publish(event)
+            except Exception:  # a busy or failing registry must not stop the daemon; retried next poll
+                log.exception("checking the registry for changes by other processes failed")
 
     async def _follow(self) -> None:
         while True:

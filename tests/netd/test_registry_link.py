@@ -6,10 +6,13 @@ import asyncio
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from appliance import registry
 from appliance.config_model import Config
-from netd.events import EventBus, LeaseChange, LeaseEvent, NodeChange, NodeEvent
-from netd.registry_link import MASTER_NAME, RegistryLink
+from netd.events import EventBus, LeaseChange, LeaseEvent, NodeChange, NodeEvent, NodeRecord
+from netd.registry_link import MASTER_NAME, RegistryLink, node_changes
 from netd.service import NetdContext
 
 
@@ -78,3 +81,77 @@ def test_a_refused_event_is_counted_and_the_link_keeps_going(tmp_path: Path) -> 
             await link.stop()
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_a_node_forgotten_by_another_process_is_published_as_removed(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        ctx = NetdContext(config=Config(), bus=EventBus(), state_dir=tmp_path)
+        link = RegistryLink(ctx, poll_interval=0.05)
+        follower = ctx.bus.subscribe()
+        await link.start()
+        try:
+            ctx.bus.publish(_lease(LeaseChange.GRANTED, "b8:27:eb:00:00:03", "10.0.0.7", "node-3"))
+            ctx.bus.publish(_lease(LeaseChange.GRANTED, "b8:27:eb:00:00:05", "10.0.0.9", "node-5"))
+            seen = {(await _next_node_event(follower)).node.name for _ in range(2)}
+            assert seen == {"node-3", "node-5"}
+            # The CLI's `nodes forget`: another process, its own connection; the daemon is not told.
+            forgotten = await asyncio.to_thread(_forget, tmp_path, "node-3")
+            event = await _next_node_event(follower)
+            assert event == NodeEvent(NodeChange.REMOVED, forgotten)
+            # Nothing else changed, so nothing else is published (node-5 stays as it was).
+            await asyncio.sleep(0.3)
+            assert [e for e in _drain(follower) if isinstance(e, NodeEvent)] == []
+            assert {n.name for n in link.known_nodes()} == {MASTER_NAME, "node-5"}
+        finally:
+            await link.stop()
+
+    asyncio.run(scenario())
+
+
+def _forget(state_dir: Path, name: str) -> NodeRecord:
+    cli = registry.open_registry(state_dir)
+    try:
+        return registry.forget_node(cli, name, now=1.0)
+    finally:
+        cli.close()
+
+
+def _drain(queue: asyncio.Queue) -> list[object]:  # type: ignore[type-arg]
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
+def _record(name: str, address: str | None, pod: str | None) -> NodeRecord:
+    return NodeRecord(name=name, address=IPv4Address(address) if address else None, mac=None,
+                      pod_cidr=IPv4Network(pod) if pod else None)
+
+
+def test_node_changes_removes_first_then_upserts_what_differs() -> None:
+    a1, b1, c1 = _record("a", "10.0.0.2", None), _record("b", "10.0.0.3", None), _record("c", None, None)
+    b2, d1 = _record("b", "10.0.0.4", None), _record("d", "10.0.0.5", "10.244.5.0/24")
+    before = {"a": a1, "b": b1, "c": c1}
+    after = {"b": b2, "c": c1, "d": d1}
+    assert node_changes(before, after) == [
+        NodeEvent(NodeChange.REMOVED, a1), NodeEvent(NodeChange.UPSERTED, b2), NodeEvent(NodeChange.UPSERTED, d1),
+    ]
+    assert node_changes(after, after) == []
+
+
+names = st.sampled_from(["a", "b", "c", "d"])
+records = st.builds(_record, names, st.sampled_from([None, "10.0.0.2", "10.0.0.3"]),
+                    st.sampled_from([None, "10.244.1.0/24"]))
+views = st.lists(records).map(lambda rs: {r.name: r for r in rs})
+
+
+@given(views, views)
+def test_node_changes_applied_to_before_give_after(before: dict[str, NodeRecord],
+                                                   after: dict[str, NodeRecord]) -> None:
+    view = dict(before)
+    for event in node_changes(before, after):
+        if event.change is NodeChange.REMOVED:
+            del view[event.node.name]
+        else:
+            view[event.node.name] = event.node
+    assert view == after
