@@ -2,9 +2,9 @@
 
 One thread owns the netlink request socket (see netd.kernel_routes) and
 reconciles: at start, whenever the wanted set changes, at once when the
-kernel reports something that may have broken our state (a route of ours
-deleted, our interface re-created or brought up, our address removed,
-notifications lost to ENOBUFS), after a failure with backoff, and every
+kernel reports something that may have broken or unblocked our state (a
+route of ours deleted, our interface re-created or brought up, an address
+on it removed or added, notifications lost to ENOBUFS), after a failure with backoff, and every
 `resync_interval` seconds regardless. The master's routes service and the
 node agent both use it; it needs only the stdlib and pyroute2 (0.7 or 0.9).
 """
@@ -111,7 +111,11 @@ class RouteKeeper:
         elif isinstance(event, LinkChange):
             relevant = event.name == self.interface or event.index == self._index
         elif isinstance(event, AddressChange):
-            relevant = event.removed and event.index == self._index
+            # Removed: the kept address may need putting back. Added: routes via that subnet's
+            # gateways can be programmed again (a DHCP client such as dhcpcd drops the address
+            # on carrier loss and puts it back seconds after the cable returns; waiting for the
+            # retry backoff instead would leave pod traffic cut for up to resync_interval).
+            relevant = event.index == self._index
         else:  # Overflow
             relevant = True
         if relevant:

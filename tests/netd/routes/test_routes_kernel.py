@@ -187,3 +187,17 @@ def test_periodic_resync_repairs_a_silently_changed_route(net: Netns, python: st
     net.ip(keeper.ns, "route", "replace", "10.244.2.0/24", "via", "10.0.0.99", "proto", "171")
     assert keeper.ours()["10.244.2.0/24"] == "10.0.0.99"
     wait_for(lambda: keeper.ours()["10.244.2.0/24"] == "10.0.0.12", timeout=2)
+
+
+def test_routes_return_at_once_when_a_dhcp_client_puts_the_address_back(net: Netns, python: str) -> None:
+    # The agent keeps no address: a DHCP client owns it. dhcpcd removes it on carrier loss and
+    # adds it back after the cable returns; by then the keeper's retry backoff has grown
+    # (0.1, 0.2, 0.4, 0.8, 1.6 s …), so only reacting to the address coming back is fast.
+    keeper = Keeper(net, python, address="-")
+    assert keeper.set(WANTED)
+    net.ip(keeper.ns, "addr", "del", "10.0.0.1/24", "dev", "rtt-lan")
+    wait_for(lambda: not keeper.ours(), timeout=2)  # the kernel drops routes whose gateway is gone
+    time.sleep(1.6)  # failed retries at about 0.1, 0.3, 0.7, 1.5 s; the next one would be at 3.1 s
+    net.ip(keeper.ns, "addr", "add", "10.0.0.1/24", "dev", "rtt-lan")
+    took = wait_for(lambda: keeper.ours() == {d: g for d, g in WANTED}, timeout=3, interval=0.005)
+    assert took < 0.25, f"routes came back {took * 1000:.0f} ms after the address"
