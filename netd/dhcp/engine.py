@@ -106,9 +106,8 @@ class Engine:
                     table.forget_address(holder)
                 continue
             if client is None:
-                client = Client(key, record.mac, record.client_id, record.name)
+                client = Client(key, record.mac, self._compact_name(record.name))
                 table.add(client)
-                self._count_name(record.name)
             client.hostname = record.hostname
             self._assign(client, record.address, record.state, record.expires)
         for client in table.clients.values():
@@ -319,11 +318,12 @@ class Engine:
         until = now + self.settings.decline_probation
         if subnet is not None:
             subnet.pool.quarantine[address] = until
-        log.warning("address %s declined by %s: quarantined", ip_text(address), client.name)
+        log.warning("address %s declined by %s: quarantined", ip_text(address),
+                    self.node_name(client))
         event = self._event(LeaseChange.DECLINED, client, 0.0)
         self.table.forget_address(client)
-        record = LeaseRecord(DECLINED, address, client.mac, client.client_id, client.name,
-                             client.hostname, until)
+        record = LeaseRecord(DECLINED, address, client.mac, client.client_id,
+                             self.node_name(client), client.hostname, until)
         return [Persist(record), Publish(event)]
 
     def _release(self, packet: Packet, now: float) -> list[Command]:
@@ -413,10 +413,10 @@ class Engine:
         if client is None and cid is not None:
             by_mac = table.get(identity_key(None, packet.chaddr))
             if by_mac is not None:
-                table.rekey(by_mac, key, cid)
+                table.rekey(by_mac, key)
                 client = by_mac
         if client is None and create:
-            client = Client(key, packet.chaddr, cid, self._name_for(cid, packet.chaddr))
+            client = Client(key, packet.chaddr, self._name_for(cid, packet.chaddr))
             table.add(client)
         if client is not None:
             reservation = self._reservation(client)
@@ -435,22 +435,30 @@ class Engine:
                 return found
         return self._by_res_mac.get(mac)
 
-    def _name_for(self, cid: bytes | None, mac: bytes) -> str:
-        """A reservation's name, else the next pattern name (after every name ever persisted)."""
+    def node_name(self, client: Client) -> str:
+        """The client's node name as text."""
+        name = client.name
+        return name if isinstance(name, str) else self.settings.name_pattern.format(n=name)
+
+    def _name_for(self, cid: bytes | None, mac: bytes) -> str | int:
+        """A reservation's name, else the next pattern number (after every name ever persisted)."""
         reservation = self._reservation_of(cid, mac)
         if reservation is not None:
             return reservation.name
         while True:
-            name = self.settings.name_pattern.format(n=self._name_counter)
+            n = self._name_counter
             self._name_counter += 1
-            if name not in self._reserved_names:
-                return name
+            if self.settings.name_pattern.format(n=n) not in self._reserved_names:
+                return n
 
-    def _count_name(self, name: str) -> None:
-        """Restored names are never handed out again: continue counting after the highest."""
+    def _compact_name(self, name: str) -> str | int:
+        """A restored name: pattern names become their number (and are never handed out again)."""
         found = self._name_regex.fullmatch(name)
-        if found is not None:
-            self._name_counter = max(self._name_counter, int(found.group(1)) + 1)
+        if found is None or name in self._reserved_names:
+            return name
+        n = int(found.group(1))
+        self._name_counter = max(self._name_counter, n + 1)
+        return n if self.settings.name_pattern.format(n=n) == name else name
 
     def _lease_time(self, packet: Packet) -> int:
         settings = self.settings
@@ -463,19 +471,18 @@ class Engine:
                lease_time: int | None) -> SendReply:
         yiaddr = ip_bytes(client.address) if client is not None and client.address is not None else ZERO_IP
         return replies.reply(packet, mtype, self.settings.server_id, subnet, yiaddr,
-                             client.name if client is not None else None, lease_time)
+                             self.node_name(client) if client is not None else None, lease_time)
 
-    @staticmethod
-    def _record(client: Client, state: int) -> LeaseRecord:
+    def _record(self, client: Client, state: int) -> LeaseRecord:
         assert client.address is not None
-        return LeaseRecord(state, client.address, client.mac, client.client_id, client.name,
-                           client.hostname, client.expires)
+        return LeaseRecord(state, client.address, client.mac, client.client_id,
+                           self.node_name(client), client.hostname, client.expires)
 
-    @staticmethod
-    def _event(change: LeaseChange, client: Client, expires: float) -> LeaseEvent:
+    def _event(self, change: LeaseChange, client: Client, expires: float) -> LeaseEvent:
         assert client.address is not None
+        cid = client.client_id
         return LeaseEvent(
             change=change, address=IPv4Address(client.address), mac=client.mac.hex(":"),
-            client_id=client.client_id.hex(":") if client.client_id is not None else None,
-            node_name=client.name, hostname=client.hostname, expires=expires,
+            client_id=cid.hex(":") if cid is not None else None,
+            node_name=self.node_name(client), hostname=client.hostname, expires=expires,
         )

@@ -20,28 +20,38 @@ RELEASED = 3
 EXPIRED = 4
 """The lease ran out (affinity kept)."""
 STATE_NAMES = {OFFERED: "offered", BOUND: "bound", RELEASED: "released", EXPIRED: "expired"}
+CLIENT_ID_PREFIX = b"\xff"
+TYPE1_CLIENT_ID = CLIENT_ID_PREFIX + b"\x01"
 
 
 def identity_key(client_id: bytes | None, mac: bytes) -> bytes:
-    """A client is its client-id when it sends one, else its hardware address (RFC 4361 §6.3)."""
-    return b"i" + client_id if client_id is not None else b"m" + mac
+    """A client is its client-id when it sends one, else its hardware address (RFC 4361 §6.3).
+
+    A unicast Ethernet MAC is its own key (no second bytes object per client: 50,000 of
+    them cost 2 MB); every other key starts with an odd byte (0xff for a client-id, 'm' for
+    other hardware addresses), which a unicast MAC's first octet never is.
+    """
+    if client_id is not None:
+        return CLIENT_ID_PREFIX + client_id
+    if len(mac) == 6 and not mac[0] & 1:
+        return mac
+    return b"m" + mac
 
 
 class Client:
     """One client the server knows: its identity, name and (held or remembered) address."""
 
-    __slots__ = ("key", "mac", "client_id", "name", "hostname", "address", "state",
-                 "expires", "probe_token")
+    __slots__ = ("key", "_mac", "name", "hostname", "address", "state", "expires", "probe_token")
 
-    def __init__(self, key: bytes, mac: bytes, client_id: bytes | None, name: str) -> None:
+    def __init__(self, key: bytes, mac: bytes, name: str | int) -> None:
         self.key = key
-        """identity_key() of this client."""
-        self.mac = mac
-        """Hardware address (chaddr)."""
-        self.client_id = client_id
-        """Option 61, if the client sends one."""
+        """identity_key() of this client (it also carries the client-id, see `client_id`)."""
+        # Most client-ids are hardware type 1 + the MAC (RFC 2132 §9.14): then the MAC is
+        # read from the key instead of being stored twice (2 MB per 50,000 clients).
+        self._mac: bytes | None = None if key[2:] == mac and key[:2] == TYPE1_CLIENT_ID else mac
         self.name = name
-        """Node name given by the appliance (node_name_pattern or a reservation)."""
+        """Node name: a reservation's name, or the number n of node_name_pattern (an int
+        costs half the memory of the string; Engine.node_name formats it)."""
         self.hostname: str | None = None
         """Option 12, only when it was a valid DNS label."""
         self.address: int | None = None
@@ -52,6 +62,16 @@ class Client:
         """When the offer hold or the lease ends (unix time)."""
         self.probe_token = 0
         """Non-zero while an address probe for this client is outstanding."""
+
+    @property
+    def mac(self) -> bytes:
+        """Hardware address (chaddr)."""
+        return self._mac if self._mac is not None else self.key[2:]
+
+    @property
+    def client_id(self) -> bytes | None:
+        """Option 61, if the client sends one (kept inside the key, not twice)."""
+        return self.key[1:] if self.key[:1] == CLIENT_ID_PREFIX else None
 
     def holds(self, now: float) -> bool:
         """True while this client's address may not go to anyone else."""
@@ -75,11 +95,10 @@ class LeaseTable:
         """Start tracking a client."""
         self.clients[client.key] = client
 
-    def rekey(self, client: Client, key: bytes, client_id: bytes | None) -> None:
+    def rekey(self, client: Client, key: bytes) -> None:
         """A client known by its MAC began sending a client-id: move it to its new identity."""
         del self.clients[client.key]
         client.key = key
-        client.client_id = client_id
         self.clients[key] = client
 
     def holder(self, address: int) -> Client | None:

@@ -321,3 +321,15 @@ def test_a_client_moving_to_another_address_returns_the_old_one_to_the_pool() ->
     assert mtype(only_reply(engine.handle(PacketReceived(reboot), 61))) == opt.ACK  # offer lapsed
     assert only_reply(engine.handle(PacketReceived(client_packet(opt.DISCOVER, mac(2))), 62)).yiaddr \
         == ip("10.0.0.10")
+
+
+def test_identity_keys_never_collide() -> None:
+    from netd.dhcp.leases import identity_key
+
+    unicast = bytes.fromhex("02aabbccddee")
+    assert identity_key(None, unicast) is unicast
+    keys = {identity_key(None, unicast), identity_key(b"\xaa\xbb\xcc\xdd\xee", unicast),
+            identity_key(None, bytes.fromhex("ffaabbccddee")), identity_key(None, b"\x01\x02"),
+            identity_key(b"\x01" + unicast, unicast)}
+    assert len(keys) == 5
+    assert identity_key(unicast[1:], b"") != identity_key(None, b"\xff" + unicast[1:])
