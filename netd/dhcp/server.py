@@ -56,8 +56,10 @@ class DhcpServer:
     """Serves DHCP on one interface with `engine`, persisting through `journal`."""
 
     def __init__(self, engine: Engine, journal: Journal, publish: Callable[[LeaseEvent], None],
-                 interface: str, probe_timeout: float = 0.2, client_rate: int = 30) -> None:
+                 interface: str, probe_timeout: float = 0.2, client_rate: int = 30,
+                 compact_after: int = COMPACT_MIN_RECORDS) -> None:
         self.engine = engine
+        self.compact_after = compact_after
         self.journal = journal
         self.publish = publish
         self.interface = interface
@@ -239,10 +241,11 @@ class DhcpServer:
     def _maybe_compact(self) -> None:
         if self._compaction is not None and not self._compaction.done():
             return
-        if self.journal.appended < max(COMPACT_MIN_RECORDS, 2 * len(self.engine.table.clients)):
+        if self.journal.appended < max(self.compact_after, len(self.engine.table.clients)):
             return
         generation, old = self.journal.start_compaction()
         records = self.engine.snapshot()
+        log.info("lease journal compaction: generation %d, %d records", generation, len(records))
         self._compaction = asyncio.get_running_loop().run_in_executor(
             None, self.journal.finish_compaction, generation, old, records)
         self._compaction.add_done_callback(self._compaction_done)

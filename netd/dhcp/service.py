@@ -33,6 +33,9 @@ class DhcpSettings:
     """Packets per second accepted from one hardware address."""
     interface: str | None = None
     """Interface to serve on; None = network.lan_interface."""
+    compact_after: int = 100000
+    """Journal records appended before the journal is folded into a new snapshot (and at
+    least as many as there are clients, so compaction work stays proportional to appends)."""
 
 
 class DhcpService:
@@ -51,6 +54,7 @@ class DhcpService:
             self.engine, self.journal, ctx.bus.publish,
             interface=self.settings.interface or ctx.config.network.lan_interface,
             probe_timeout=self.settings.probe_timeout, client_rate=self.settings.client_rate,
+            compact_after=self.settings.compact_after,
         )
 
     async def start(self) -> None:

@@ -1,28 +1,31 @@
 """Run the DHCP service in-process with a bus subscriber; print each LeaseEvent as a JSON line.
 
-Usage (inside the server namespace): python dhcpt_events.py CONFIG STATE_DIR OUTFILE
+Usage (inside the server namespace): python dhcpt_events.py CONFIG STATE_DIR OUTFILE [COMPACT_AFTER]
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
 from pathlib import Path
 
 from appliance.config import load_config
-from netd.dhcp.service import create
+from netd.dhcp.service import DhcpSettings, create
 from netd.events import EventBus, LeaseEvent
 from netd.service import NetdContext
 
 
 async def main() -> None:
+    logging.basicConfig(level=logging.INFO)
     bus = EventBus()
     ctx = NetdContext(load_config(sys.argv[1]), bus, Path(sys.argv[2]))
     out = open(sys.argv[3], "w", buffering=1)
     queue = bus.subscribe()
-    service = create(ctx)
+    compact_after = int(sys.argv[4]) if len(sys.argv) > 4 else 100000
+    service = create(ctx, DhcpSettings(compact_after=compact_after))
     await service.start()
     out.write("ready\n")
     stop = asyncio.Event()
