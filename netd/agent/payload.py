@@ -45,6 +45,17 @@ AGENT_STATE_DIR = "/var/lib/appliance-agent"
 AGENT_COMMAND = "python3 -m netd.agent"
 """Run inside AGENT_HOME, followed by --master URL --state-dir DIR."""
 
+IMPORT_CHECK = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import netd.agent.__main__
+print(json.dumps({name: getattr(module, "__file__", None) or "" for name, module in list(sys.modules.items())
+                  if name.split(".")[0] in ("appliance", "netd", "hardware", "provisioning")}))
+"""
+"""`python3 -I -c IMPORT_CHECK DIR` imports the agent from DIR alone and prints {module: file} of
+the project's modules it loaded (provisioning runs it before starting the agent; tests compare
+the files with AGENT_MODULES)."""
+
 
 def payload_tar(modules: tuple[str, ...] = AGENT_MODULES) -> bytes:
     """The agent's modules as a tar.gz (owner root, mode 0644, fixed mtime: the same bytes every time)."""

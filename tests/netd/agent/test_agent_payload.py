@@ -18,22 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from netd.agent.payload import AGENT_COMMAND, AGENT_MODULES, payload_tar
+from netd.agent.payload import AGENT_COMMAND, AGENT_MODULES, IMPORT_CHECK, payload_tar
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
-
-# Imports the agent's entry point from DIR only, then lists which project modules came from where.
-PROBE = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
-import netd.agent.__main__
-root = sys.argv[1].rstrip("/") + "/"
-ours = {}
-for name, module in list(sys.modules.items()):
-    if name.split(".")[0] in ("appliance", "netd", "hardware", "provisioning"):
-        ours[name] = getattr(module, "__file__", None) or ""
-print(json.dumps(ours))
-"""
 
 
 def _unpack(tmp_path: Path) -> Path:
@@ -54,7 +41,7 @@ def test_payload_holds_exactly_the_listed_modules() -> None:
 @pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no Debian /usr/bin/python3")
 def test_payload_imports_on_system_python_alone(tmp_path: Path) -> None:
     where = _unpack(tmp_path)
-    result = subprocess.run([str(SYSTEM_PYTHON), "-I", "-c", PROBE, str(where)],
+    result = subprocess.run([str(SYSTEM_PYTHON), "-I", "-c", IMPORT_CHECK, str(where)],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     loaded: dict[str, str] = json.loads(result.stdout)
