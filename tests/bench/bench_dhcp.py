@@ -13,7 +13,8 @@ probe), kea-dhcp4 2.2 (memfile, persist: writes its CSV without fsync), dnsmasq
 For each server: the highest offered rate (-r) whose trial has < 0.1 % drops in both
 exchanges, "rejected leases: 0" and "non unique addresses: 0" (-u), found by doubling
 then bisecting; every trial starts from an empty lease file and lasts PERIOD seconds
-(+1 s exit wait so in-flight answers are not counted as drops). Then our server is filled
+(+1 s exit wait so in-flight answers are not counted as drops); a failed trial is run
+once more (shared cores: one noisy neighbour must not decide the figure). Then our server is filled
 to 50,000 leases and its RSS is read from /proc.
 
 Run as root: .venv/bin/python tests/bench/bench_dhcp.py [--period 5] [--quick]
@@ -254,23 +255,32 @@ def perfdhcp(rate: int, period: float, extra: tuple[str, ...] = ()) -> Trial:
     return Trial(ok, rate, float(measured.group(1)) if measured else 0.0, stats, text)
 
 
-def search(server: Server, period: float, start: int, limit: int, log: Callable[[str], None]) -> Trial:
-    """Highest passing offered rate: double from `start`, then bisect twice."""
-    best: Trial | None = None
-    low, high = 0, None
-    rate = start
-    trials = 0
-    while trials < 7:
+def trial_at(server: Server, rate: int, period: float, log: Callable[[str], None]) -> Trial:
+    """One trial from an empty lease file; a failure is retried once (the 2 cores are shared,
+    and a neighbour's burst of work can fail a trial the server would pass)."""
+    for attempt in (1, 2):
         server.start()
         try:
             trial = perfdhcp(rate, period)
         finally:
             server.stop()
-        trials += 1
         summary = " / ".join(f"drops {x['drops ratio']:.3f}% rej {x['rejected leases']:.0f} "
                              f"nonuniq {x['non unique addresses']:.0f}" for x in trial.stats)
-        log(f"  {server.name:8s} -r {rate:6d}: {'PASS' if trial.ok else 'fail'}  "
-            f"measured {trial.measured:.0f}/s  {summary}")
+        log(f"  {server.name:12s} -r {rate:6d}: {'PASS' if trial.ok else 'fail'}  "
+            f"measured {trial.measured:.0f}/s  {summary}{'  (retry)' if attempt == 2 else ''}")
+        if trial.ok:
+            break
+    return trial
+
+
+def search(server: Server, period: float, start: int, limit: int, log: Callable[[str], None]) -> Trial:
+    """Highest passing offered rate: double from `start` (or halve, if `start` fails),
+    then bisect until the bracket is within 1/8."""
+    best: Trial | None = None
+    low, high = 0, None
+    rate = start
+    for _ in range(8):
+        trial = trial_at(server, rate, period, log)
         if trial.ok:
             best, low = trial, rate
         else:
@@ -279,6 +289,10 @@ def search(server: Server, period: float, start: int, limit: int, log: Callable[
             if rate >= limit:
                 break
             rate = min(rate * 2, limit)
+        elif low == 0:
+            if rate <= 25:
+                break
+            rate //= 2
         else:
             if high - low <= max(100, low // 8):
                 break
