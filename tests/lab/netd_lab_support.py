@@ -67,6 +67,12 @@ def board_of(lab: LabHandle, node_name: str) -> str | None:
     return next((b.name for b in lab.plan.nodes if b.mac == node.mac), None)
 
 
+def node_of(lab: LabHandle, board: str) -> str | None:
+    """The registry name of `board` (by MAC), None until it has one."""
+    mac = lab.node(board).mac
+    return next((name for name, node in registry_nodes(lab).items() if node.mac == mac), None)
+
+
 def our_routes(namespace: str) -> dict[str, str]:
     """{pod CIDR: gateway} of the routes tagged with netd's protocol in `namespace`'s main table."""
     with plumbing.in_namespace(namespace):
