@@ -130,9 +130,10 @@ def test_worker_reaches_the_internet_through_the_masters_nat(netd_lab: LabHandle
     page = lab.run(board, ["curl", "-sS", "-m", "5", f"http://{t.INTERNET_HTTP}/?probe={probe}"]).stdout
     assert page == "hello from the pilab internet\n"
     # The internet saw the master's uplink address, not the worker's LAN address: masqueraded.
-    log = (lab.dirs.run / "logs" / "internet-http.log").read_text()
-    client = next(line.split()[0] for line in log.splitlines() if probe in line)
-    assert client == str(uplink_address(t.MASTER_NS).ip) != lab.address(board)
+    log = lab.dirs.run / "logs" / "internet-http.log"
+    line = wait_for(lambda: next((x for x in log.read_text().splitlines() if probe in x), None), timeout=5,
+                    what="the request in the internet's HTTP log")
+    assert line.split()[0] == str(uplink_address(t.MASTER_NS).ip) != lab.address(board)
 
 
 def test_the_internet_cannot_connect_into_the_lan(netd_lab: LabHandle) -> None:
@@ -169,8 +170,9 @@ def test_dns_answers_nodes_reverse_and_upstream_names(netd_lab: LabHandle) -> No
     assert _short(lab, asker, f"@{master}", "www.example.com") == [str(t.INTERNET_HTTP)]
     probe = f"{uuid.uuid4().hex}.example.com"
     assert _status(lab, asker, f"@{master}", probe) == "NXDOMAIN"
-    log = (lab.dirs.run / "internet" / "dnsmasq.log").read_text()
-    assert f"{probe} from {uplink_address(t.MASTER_NS).ip}" in log
+    log = lab.dirs.run / "internet" / "dnsmasq.log"
+    asked = f"{probe} from {uplink_address(t.MASTER_NS).ip}"
+    wait_for(lambda: asked in log.read_text(), timeout=5, what="the forwarded query in the upstream's log")
 
 
 def test_dns_gives_the_home_network_no_answer(netd_lab: LabHandle) -> None:
@@ -189,7 +191,7 @@ def test_dns_gives_the_home_network_no_answer(netd_lab: LabHandle) -> None:
 
 @dataclass
 class Pods:
-    """Agents on the boards of node-1 and node-3, one pod on each."""
+    """Agents on the boards of node-1, node-3 and the dhcpcd board, one pod on each."""
 
     lab: LabHandle
     boards: dict[str, str]
