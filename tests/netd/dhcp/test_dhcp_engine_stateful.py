@@ -162,6 +162,7 @@ EngineMachine.TestCase.settings = hsettings(max_examples=400, stateful_step_coun
 TestEngineMachine = EngineMachine.TestCase
 
 
+@hsettings(deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 12), st.binary(max_size=6),
                           st.dictionaries(st.integers(1, 254), st.binary(max_size=20), max_size=8),
                           st.binary(min_size=4, max_size=4), st.binary(min_size=4, max_size=4),

@@ -108,7 +108,7 @@ def test_decode_never_raises(line: bytes) -> None:
     assert decoded is None or isinstance(decoded, LeaseRecord)
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(snapshot=st.binary(max_size=400), journal_bytes=st.binary(max_size=400),
        name=st.sampled_from(["0", "1", "7", "x", "-1"]))
 def test_hostile_files_load_without_errors(tmp_path_factory: object, snapshot: bytes,
