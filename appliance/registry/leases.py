@@ -73,14 +73,16 @@ def record_lease_event(
     pod_cidr: IPv4Network,
     node_cidr_mask: int,
     now: float,
-) -> NodeRecord:
+) -> NodeRecord | None:
     """Record a lease event: lease row, node upsert (by client-id, then MAC), pod CIDR, event row.
 
     One transaction. A granted/renewed lease gives the node that address
     (taking it from any other node: the DHCP server is authoritative); a
     released/expired/declined one takes the address away if the node still
     has it. Returns the node as netd should now see it (publish it after this
-    returns, i.e. after the commit).
+    returns, i.e. after the commit), or None when a lease ended for a client
+    that is no node (e.g. one the admin forgot): an ending lease never
+    brings a forgotten node back; only a client that is on the network does.
     """
     state = _STATE_OF_CHANGE[event.change]
     address = str(event.address)
@@ -89,6 +91,12 @@ def record_lease_event(
             address=event.address, mac=event.mac, client_id=event.client_id, node=event.node_name,
             expires=event.expires, state=state, updated=now,
         ))  # fmt: skip
+        if state is not LeaseState.ACTIVE and _find_node(conn, event) is None:
+            events.append_event(
+                conn, kind=f"lease.{event.change.value}", node=None,
+                message=f"{event.mac} lease {event.change.value} for {address} (not a node)", now=now,
+            )  # fmt: skip
+            return None
         name = _upsert_node(conn, event, now)
         if state is LeaseState.ACTIVE:
             conn.execute(
@@ -126,18 +134,18 @@ def record_lease_events(
         for event in lease_events:
             try:
                 # Nested: a savepoint, so a failing event rolls back only its own changes.
-                records.append(
-                    record_lease_event(
-                        conn, event, pod_cidr=pod_cidr, node_cidr_mask=node_cidr_mask, now=now
-                    )
+                record = record_lease_event(
+                    conn, event, pod_cidr=pod_cidr, node_cidr_mask=node_cidr_mask, now=now
                 )
+                if record is not None:
+                    records.append(record)
             except RegistryError as error:
                 failures.append((event, error))
     return records, failures
 
 
-def _upsert_node(conn: sqlite3.Connection, event: LeaseEvent, now: float) -> str:
-    """Find the node of this client (client-id first, then MAC, then a MAC-less row of that name)."""
+def _find_node(conn: sqlite3.Connection, event: LeaseEvent) -> sqlite3.Row | None:
+    """The node of this client (client-id first, then MAC, then a MAC-less row of that name)."""
     row = None
     if event.client_id is not None:
         row = conn.execute(
@@ -150,6 +158,12 @@ def _upsert_node(conn: sqlite3.Connection, event: LeaseEvent, now: float) -> str
             "SELECT name FROM nodes WHERE name = ? AND mac IS NULL AND role = 'worker'",
             (event.node_name,),
         ).fetchone()
+    return row  # type: ignore[no-any-return]
+
+
+def _upsert_node(conn: sqlite3.Connection, event: LeaseEvent, now: float) -> str:
+    """Update this client's node, or create it (state discovered) if it has none."""
+    row = _find_node(conn, event)
     try:
         if row is None:
             conn.execute(

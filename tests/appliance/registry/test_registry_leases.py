@@ -39,7 +39,37 @@ def _lease(n: int, change: LeaseChange = LeaseChange.GRANTED, **changes: object)
 
 
 def _record(conn: sqlite3.Connection, event: LeaseEvent, now: float = 10.0) -> NodeRecord:
-    return registry.record_lease_event(conn, event, pod_cidr=POD, node_cidr_mask=24, now=now)
+    record = registry.record_lease_event(conn, event, pod_cidr=POD, node_cidr_mask=24, now=now)
+    assert record is not None
+    return record
+
+
+@pytest.mark.parametrize("change", [LeaseChange.EXPIRED, LeaseChange.RELEASED, LeaseChange.DECLINED])
+def test_an_ending_lease_never_brings_a_forgotten_node_back(
+    conn: sqlite3.Connection, change: LeaseChange
+) -> None:
+    _record(conn, _lease(3))
+    registry.forget_node(conn, "node-3", now=20.0)
+    ended = registry.record_lease_event(
+        conn, _lease(3, change, expires=0.0), pod_cidr=POD, node_cidr_mask=24, now=30.0
+    )
+    assert ended is None
+    assert registry.get_node(conn, "node-3") is None
+    lease = registry.get_lease(conn, IPv4Address("10.0.0.13"))
+    assert lease is not None and lease.state is not LeaseState.ACTIVE
+    # Batches skip it too, and the registry link publishes nothing for it.
+    records, failures = registry.record_lease_events(
+        conn, [_lease(3, change, expires=0.0)], pod_cidr=POD, node_cidr_mask=24, now=31.0
+    )
+    assert (records, failures) == ([], [])
+
+
+def test_a_forgotten_node_still_on_the_network_is_discovered_again(conn: sqlite3.Connection) -> None:
+    _record(conn, _lease(3))
+    registry.forget_node(conn, "node-3", now=20.0)
+    again = _record(conn, _lease(3, LeaseChange.RENEWED), now=30.0)
+    assert again.name == "node-3"
+    assert registry.require_node(conn, "node-3").state is NodeState.DISCOVERED
 
 
 def test_first_lease_discovers_the_node(conn: sqlite3.Connection) -> None:
