@@ -279,17 +279,19 @@ def trial_at(server: Server, rate: int, period: float, log: Callable[[str], None
     return trial
 
 
-def server_cpu_seconds() -> float:
-    """utime + stime of every process in the server namespace (all their threads)."""
-    ticks = 0
+def server_cpu_seconds() -> tuple[float, float]:
+    """(utime, stime) of every process in the server namespace (all their threads)."""
+    user = system = 0
     for pid in sh("ip", "netns", "pids", SERVER_NS, check=False).stdout.split():
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
-    return ticks / os.sysconf("SC_CLK_TCK")
+        user += int(fields[11])  # utime, stime: fields 14, 15 of stat
+        system += int(fields[12])
+    hertz = os.sysconf("SC_CLK_TCK")
+    return user / hertz, system / hertz
 
 
 @dataclass
@@ -302,6 +304,8 @@ class CpuCost:
     """Leases ACKed (perfdhcp's received REQUEST-ACK packets)."""
     cpu: float
     """Server CPU seconds over the trial."""
+    system: float = 0.0
+    """The part of `cpu` spent in the kernel (syscalls, fsync, the veth peer's receive path)."""
 
     @property
     def us_per_lease(self) -> float:
@@ -314,15 +318,15 @@ def cpu_cost(server: Server, rate: int, period: float, log: Callable[[str], None
     for _ in range(2):  # the lower of two runs: a neighbour's burst only ever adds time
         server.start()
         try:
-            before = server_cpu_seconds()
+            user0, system0 = server_cpu_seconds()
             trial = perfdhcp(rate, period)
-            cpu = server_cpu_seconds() - before
+            user1, system1 = server_cpu_seconds()
         finally:
             server.stop()
         leases = int(trial.stats[1]["received packets"]) if len(trial.stats) == 2 else 0
-        cost = CpuCost(trial.ok, leases, cpu)
+        cost = CpuCost(trial.ok, leases, user1 - user0 + system1 - system0, system1 - system0)
         log(f"  {server.name:12s} -r {rate}: {'PASS' if trial.ok else 'fail'}  {leases} leases, "
-            f"{cpu:.2f} s CPU = {cost.us_per_lease:.1f} us/lease")
+            f"{cost.cpu:.2f} s CPU ({cost.system:.2f} s kernel) = {cost.us_per_lease:.1f} us/lease")
         if best is None or cost.us_per_lease < best.us_per_lease:
             best = cost
     assert best is not None
