@@ -75,7 +75,10 @@ def _table(doc: dict[str, Any]) -> str:
         f"internet: {doc['internet']['namespace']}, http {doc['internet']['http']}, dns {doc['internet']['dns']}",
     ]
     if doc["web"] and doc["web"]["url"]:
-        lines.append(f"web: {doc['web']['url']} (user {doc['web']['user']}, password {doc['web']['password']})")
+        if doc["web"].get("answering"):
+            lines.append(f"web: {doc['web']['url']} (user {doc['web']['user']}, password {doc['web']['password']})")
+        else:
+            lines.append(f"web: {doc['web']['url']} (nothing answers yet: the master runs no web page in this version)")
     return "\n".join(lines)
 
 

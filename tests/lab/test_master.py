@@ -63,6 +63,7 @@ def test_web_port_forward_reaches_the_master_page_from_the_host(lab: LabHandle) 
                                                       str(lab.plan.master_address.ip)]),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         lab.wait_for(lambda: _listening(lab, 8080), timeout=10, what="stand-in page")
+    assert lab.status()["web"]["answering"] is True  # status tells whether a page is behind the forward
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             assert response.status in (200, 302, 401)
