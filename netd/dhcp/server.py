@@ -1,7 +1,9 @@
 """The thin asyncio loop around the lease engine.
 
 One loop turn = read up to BATCH datagrams (the kernel socket buffer is the bounded
-queue) and hand each to the engine. Offers, NAKs, INFORM answers and probes leave at
+queue) and hand each to the engine. Under load the socket is read on a timer every
+READ_PACE instead of on each datagram's wake-up (NAPI-style), so a turn carries several
+datagrams; when a timed read finds nothing, the loop waits on the socket again. Offers, NAKs, INFORM answers and probes leave at
 once. Lease records, ACKs and bus events are held for the group commit: ONE journal
 write + fsync for everything held, at most every COMMIT_INTERVAL (so at a high rate
 many turns share an fsync), and only then do the ACKs and events follow. An ACK is
@@ -46,6 +48,12 @@ log = logging.getLogger(__name__)
 
 SERVER_PORT = 67
 BATCH = 32
+READ_PACE = 0.002
+"""Seconds between socket reads while datagrams keep coming: a datagram waits at most this
+long (clients retransmit after seconds), and at 4,000 leases/s a wake-up reads ~16
+datagrams instead of 1-2; each wake-up costs tens of microseconds of loop and epoll
+overhead. At 4,000 leases/s offered (bench_dhcp --quick, ours-noprobe): per-datagram
+wake-ups 80-84 us of CPU per lease, 1 ms pace 62-68 us, 2 ms pace 55-58 us."""
 TICK_SECONDS = 1.0
 COMPACT_MIN_RECORDS = 100000
 COMMIT_INTERVAL = 0.004
@@ -72,7 +80,8 @@ class DhcpServer:
         self.probe_timeout = probe_timeout
         self.client_rate = client_rate
         self.stats: Counter[str] = Counter()
-        """Loop counters: received, malformed, rate_limited, sent, send_failed, errors, commits."""
+        """Loop counters: received, recv_failed, malformed, rate_limited, sent, send_failed,
+        errors, commits."""
         self._rates: Counter[bytes] = Counter()
         self._server_ip = engine.settings.server_id
         self._sock: socket.socket | None = None
@@ -83,6 +92,8 @@ class DhcpServer:
         self._held: list[Command] = []
         self._commit_timer: asyncio.TimerHandle | None = None
         self._last_commit = 0.0
+        self._next_read: asyncio.Handle | None = None
+        """The timed read while datagrams keep coming (None: waiting on the socket)."""
 
     async def start(self) -> None:
         """Bind UDP 67 on the interface and start serving."""
@@ -114,6 +125,9 @@ class DhcpServer:
     async def stop(self) -> None:
         """Stop reading, finish a running compaction, close sockets."""
         log.info("DHCP counters: %s; engine: %s", dict(self.stats), dict(self.engine.stats))
+        if self._next_read is not None:
+            self._next_read.cancel()
+            self._next_read = None
         if self._sock is not None:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
             self._sock.close()
@@ -136,9 +150,34 @@ class DhcpServer:
     # ----- the loop -----
 
     def _on_readable(self) -> None:
+        """The socket woke us: read, then switch to timed reads while datagrams keep coming."""
         sock = self._sock
         if sock is None:
             return
+        if self._read():
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(sock.fileno())
+            self._next_read = loop.call_later(READ_PACE, self._timed_read)
+
+    def _timed_read(self) -> None:
+        self._next_read = None
+        sock = self._sock
+        if sock is None:
+            return
+        count = self._read()
+        loop = asyncio.get_running_loop()
+        if count >= BATCH:  # behind: read again as soon as the loop has looked at the rest
+            self._next_read = loop.call_soon(self._timed_read)
+        elif count:
+            self._next_read = loop.call_later(READ_PACE, self._timed_read)
+        else:  # quiet: wait on the socket again
+            loop.add_reader(sock.fileno(), self._on_readable)
+
+    def _read(self) -> int:
+        """Read up to BATCH datagrams and run the engine over them; how many were read."""
+        sock = self._sock
+        assert sock is not None
+        count = 0
         events: list[Event] = []
         stats, rates, limit = self.stats, self._rates, self.client_rate
         for _ in range(BATCH):
@@ -146,6 +185,11 @@ class DhcpServer:
                 data = sock.recv(4096)
             except BlockingIOError:
                 break
+            except OSError as error:  # e.g. the interface went down: keep the loop alive
+                stats["recv_failed"] += 1
+                log.debug("DHCP socket read failed: %s", error)
+                break
+            count += 1
             stats["received"] += 1
             chaddr = data[28:34]
             rates[chaddr] += 1
@@ -158,6 +202,7 @@ class DhcpServer:
                 stats["malformed"] += 1
         if events:
             self._turn(events)
+        return count
 
     def _probe_done(self, results: list[tuple[int, bool]]) -> None:
         self._turn([ProbeResult(token, in_use) for token, in_use in results])
