@@ -31,6 +31,7 @@ Run as root: .venv/bin/python tests/bench/bench_dhcp.py [--period 5] [--servers 
 
 from __future__ import annotations
 
+import abc
 import argparse
 import json
 import os
@@ -88,7 +89,7 @@ def teardown_network() -> None:
         sh("ip", "netns", "del", ns, check=False)
 
 
-class Server:
+class Server(abc.ABC):
     """One DHCP server under test, started fresh (empty leases) for every trial."""
 
     name = ""
@@ -97,8 +98,9 @@ class Server:
         self.workdir = workdir / self.name
         self.process: subprocess.Popen[bytes] | None = None
 
+    @abc.abstractmethod
     def command(self) -> tuple[list[str], dict[str, str]]:
-        raise NotImplementedError
+        """The server's argv and extra environment."""
 
     def ready(self, log: str) -> bool:
         return True
