@@ -13,6 +13,7 @@ from appliance.errors import RegistryError
 from appliance.registry import events, podcidr
 from appliance.registry.db import transaction
 from appliance.registry.models import NodeRole, NodeRow, NodeState, transition_allowed
+from appliance.registry.schema import POD_PREFIX_EXPR
 from netd.events import NodeRecord
 
 _COLUMNS = (
@@ -117,20 +118,54 @@ def allocate_pod_cidr(
             and podcidr.slice_index(pod_cidr, node_cidr_mask, node.pod_cidr) is not None
         ):
             return node.pod_cidr
-        stored = conn.execute(
-            "SELECT pod_cidr FROM nodes WHERE pod_cidr IS NOT NULL AND name != ?", (node_name,)
-        )
-        # Slices stored under an older pod_cidr setting still block what they overlap.
-        taken = podcidr.taken_slices(pod_cidr, node_cidr_mask, (text for (text,) in stored))
         master = node.role is NodeRole.MASTER
-        index = podcidr.choose_slice(
-            pod_cidr, node_cidr_mask, taken,
-            preferred=0 if master else podcidr.preferred_index(node_name),
-            lowest=0 if master else 1,
-        )  # fmt: skip
-        chosen = podcidr.slice_at(pod_cidr, node_cidr_mask, index)
+        preferred = 0 if master else podcidr.preferred_index(node_name)
+        lowest = 0 if master else 1
+        chosen = _preferred_slice_if_free(conn, pod_cidr, node_cidr_mask, preferred, lowest)
+        if chosen is None:
+            stored = conn.execute(
+                "SELECT pod_cidr FROM nodes WHERE pod_cidr IS NOT NULL AND name != ?", (node_name,)
+            )
+            # Slices stored under an older pod_cidr setting still block what they overlap.
+            taken = podcidr.taken_slices(pod_cidr, node_cidr_mask, (text for (text,) in stored))
+            index = podcidr.choose_slice(pod_cidr, node_cidr_mask, taken, preferred, lowest)
+            chosen = podcidr.slice_at(pod_cidr, node_cidr_mask, index)
         conn.execute("UPDATE nodes SET pod_cidr = ? WHERE name = ?", (str(chosen), node_name))
     return chosen
+
+
+def _preferred_slice_if_free(
+    conn: sqlite3.Connection,
+    pod_cidr: IPv4Network,
+    node_cidr_mask: int,
+    preferred: int | None,
+    lowest: int,
+) -> IPv4Network | None:
+    """The preferred slice when no stored CIDR overlaps it, found with indexed lookups only.
+
+    A stored CIDR overlaps the candidate slice either by containing it (then it is
+    the candidate's supernet of its own prefix length: one exact lookup per length
+    up to node_cidr_mask) or by lying inside it (only possible with a longer prefix,
+    which the prefix index finds). None means "ask the full scan", which also
+    explains a full pod network. Names like node-N make this the common case, so
+    a registry of thousands of DHCP clients allocates in O(log n) per node.
+    """
+    count = podcidr.slice_count(pod_cidr, node_cidr_mask)
+    if preferred is None or not lowest <= preferred < count:
+        return None
+    finer = conn.execute(
+        f"SELECT 1 FROM nodes WHERE pod_cidr IS NOT NULL AND {POD_PREFIX_EXPR} > ? LIMIT 1",
+        (node_cidr_mask,),
+    ).fetchone()
+    if finer is not None:
+        return None
+    candidate = podcidr.slice_at(pod_cidr, node_cidr_mask, preferred)
+    holders = podcidr.supernet_texts(candidate)
+    placeholders = ",".join("?" * len(holders))
+    taken = conn.execute(
+        f"SELECT 1 FROM nodes WHERE pod_cidr IN ({placeholders}) LIMIT 1", holders
+    ).fetchone()
+    return None if taken else candidate
 
 
 def ensure_master(

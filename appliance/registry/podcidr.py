@@ -77,6 +77,20 @@ def taken_slices(pod_cidr: IPv4Network, node_cidr_mask: int, stored: Iterable[st
     return taken
 
 
+def supernet_texts(cidr: IPv4Network) -> list[str]:
+    """`cidr` and every network containing it, as stored texts (`a.b.c.d/p`, p from 0 up).
+
+    Plain int arithmetic: it runs for every allocation (a property test checks
+    it against ipaddress' own supernet()).
+    """
+    start = int(cidr.network_address)
+    texts = []
+    for prefix in range(cidr.prefixlen + 1):
+        network = start & ((0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF)
+        texts.append(f"{socket.inet_ntoa(network.to_bytes(4, 'big'))}/{prefix}")
+    return texts
+
+
 def preferred_index(node_name: str) -> int | None:
     """The slice a node's name asks for: N for a name ending in N (node-3 → 3), else None."""
     match = _TRAILING_NUMBER.search(node_name)

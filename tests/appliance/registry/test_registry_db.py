@@ -119,7 +119,9 @@ def test_altered_schema_is_refused(tmp_path: Path) -> None:
     raw.execute("ALTER TABLE nodes ADD COLUMN colour TEXT")
     raw.commit()
     raw.close()
-    with pytest.raises(RegistryError, match=r"tables differ from schema version 1 \(nodes\)"):
+    with pytest.raises(
+        RegistryError, match=rf"tables differ from schema version {registry.SCHEMA_VERSION} \(nodes\)"
+    ):
         registry.open_registry(tmp_path)
 
 
