@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,15 +60,6 @@ class Keeper:
 
     def ours(self) -> dict[str, str]:
         return self.net.routes(self.ns)
-
-
-@pytest.fixture
-def net() -> Iterator[Netns]:
-    net = Netns()
-    try:
-        yield net
-    finally:
-        net.close()
 
 
 def test_reconcile_from_empty_programs_tagged_routes(net: Netns, python: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,6 @@ from rtt_netns import VENV_PYTHON, Netns, stop, wait_for
 pytestmark = pytest.mark.root
 
 DRIVER = str(Path(__file__).with_name("rtt_service_driver.py"))
-
-
-@pytest.fixture
-def net() -> Iterator[Netns]:
-    net = Netns()
-    try:
-        yield net
-    finally:
-        net.close()
 
 
 def test_service_follows_snapshot_events_and_resync(net: Netns, tmp_path: Path) -> None:
