@@ -42,7 +42,7 @@ def require_job(conn: sqlite3.Connection, job_id: int) -> JobRow:
     """The job with this id; RegistryError if there is none."""
     job = get_job(conn, job_id)
     if job is None:
-        raise RegistryError(f"no job {job_id} in the registry — see the jobs on the web page")
+        raise RegistryError(f"no job {job_id} in the registry — check the job number")
     return job
 
 

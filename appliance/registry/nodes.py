@@ -74,7 +74,10 @@ def require_node(conn: sqlite3.Connection, name: str) -> NodeRow:
     """The node called `name`; RegistryError if there is none."""
     node = get_node(conn, name)
     if node is None:
-        raise RegistryError(f"no node named {name!r} in the registry — see `appliance nodes list`")
+        raise RegistryError(
+            f"no node named {name!r} in the registry — names come from DHCP (node-1, node-2, …) "
+            "or from `nodes:` in cluster.yaml; check the spelling"
+        )
     return node
 
 
@@ -214,7 +217,7 @@ def set_node_state(conn: sqlite3.Connection, name: str, state: NodeState, *, now
         if not transition_allowed(node.state, state):
             raise RegistryError(
                 f"node {name} is {node.state.value} and cannot become {state.value} — "
-                "see `appliance nodes list` for its state"
+                "wait for its current step to finish, or reprovision it"
             )
         if node.state is not state:
             approved = now if state is NodeState.APPROVED else node.approved_at
