@@ -128,7 +128,7 @@ def revoke_token(conn: sqlite3.Connection, token_id: str, *, now: float) -> None
     """Delete a token; RegistryError if there is none with that id."""
     with transaction(conn):
         if conn.execute("DELETE FROM tokens WHERE id = ?", (token_id,)).rowcount == 0:
-            raise RegistryError(f"no token with id {token_id!r} — see `appliance tokens list`")
+            raise RegistryError(f"no token with id {token_id!r} — a token id is the 6 characters before the dot")
         events.append_event(
             conn, kind="token.revoked", node=None, message=f"token {token_id} revoked", now=now
         )
