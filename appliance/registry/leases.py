@@ -12,20 +12,14 @@ from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network
 
 from appliance.errors import RegistryError
-from appliance.registry import events, nodes
+from appliance.registry import events, lease_batch, nodes
 from appliance.registry.db import transaction
 from appliance.registry.models import LeaseRow, LeaseState
-from netd.events import LeaseChange, LeaseEvent, NodeRecord
+from netd.events import LeaseEvent, NodeRecord
 
 _COLUMNS = "address, mac, client_id, node, expires, state, updated"
 
-_STATE_OF_CHANGE = {
-    LeaseChange.GRANTED: LeaseState.ACTIVE,
-    LeaseChange.RENEWED: LeaseState.ACTIVE,
-    LeaseChange.RELEASED: LeaseState.RELEASED,
-    LeaseChange.EXPIRED: LeaseState.EXPIRED,
-    LeaseChange.DECLINED: LeaseState.DECLINED,
-}
+_STATE_OF_CHANGE = lease_batch.STATE_OF_CHANGE
 
 
 def lease_from_row(row: sqlite3.Row) -> LeaseRow:
@@ -127,7 +121,37 @@ def record_lease_events(
 
     Returns the node records to publish and the events that could not be
     recorded with why (the daemon logs them; it never dies on one bad event).
+    The result is exactly that of `record_lease_events_one_by_one`; it is
+    reached through lease_batch's cheaper path, and should that path meet
+    anything it did not foresee, the batch is rolled back and replayed one by one.
     """
+    batch = list(lease_events)
+    with transaction(conn):
+        if lease_batch.mask_fits(pod_cidr, node_cidr_mask):
+            try:
+                with transaction(conn):  # a savepoint: undone whole if the cheap path gives up
+                    fast = lease_batch.LeaseBatch(conn, pod_cidr, node_cidr_mask, now)
+                    for event in batch:
+                        fast.record(event)
+                    fast.flush()
+                return fast.records, fast.failures
+            except Exception:  # noqa: BLE001 — whatever it was, the reference path decides the outcome
+                if not conn.in_transaction:  # SQLite dropped the transaction: report, as one by one would
+                    raise
+        return record_lease_events_one_by_one(
+            conn, batch, pod_cidr=pod_cidr, node_cidr_mask=node_cidr_mask, now=now
+        )
+
+
+def record_lease_events_one_by_one(
+    conn: sqlite3.Connection,
+    lease_events: Iterable[LeaseEvent],
+    *,
+    pod_cidr: IPv4Network,
+    node_cidr_mask: int,
+    now: float,
+) -> tuple[list[NodeRecord], list[tuple[LeaseEvent, RegistryError]]]:
+    """The reference batch path: `record_lease_event` per event, each in its own savepoint."""
     records: list[NodeRecord] = []
     failures: list[tuple[LeaseEvent, RegistryError]] = []
     with transaction(conn):
@@ -185,8 +209,5 @@ def _upsert_node(conn: sqlite3.Connection, event: LeaseEvent, now: float) -> str
             (event.node_name, event.mac, event.client_id, event.hostname, now, row["name"]),
         )
     except sqlite3.IntegrityError:
-        raise RegistryError(
-            f"lease for {event.mac} names it {event.node_name!r}, but that name or MAC belongs to "
-            "another node in the registry — forget the stale node (`appliance nodes forget`)"
-        ) from None
+        raise lease_batch.clash_error(event) from None
     return event.node_name

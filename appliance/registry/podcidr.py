@@ -61,20 +61,23 @@ def taken_slices(pod_cidr: IPv4Network, node_cidr_mask: int, stored: Iterable[st
     Runs for every allocation over every node, so it avoids building
     IPv4Network objects (a property test checks it against overlapped_slices).
     """
+    taken: set[int] = set()
+    for text in stored:
+        taken.update(blocked_range(pod_cidr, node_cidr_mask, text))
+    return taken
+
+
+def blocked_range(pod_cidr: IPv4Network, node_cidr_mask: int, text: str) -> range:
+    """Indices of the slices one stored CIDR text (`a.b.c.d/p`) overlaps (empty if none)."""
     host_bits = 32 - node_cidr_mask
     base = int(pod_cidr.network_address)
     top = int(pod_cidr.broadcast_address)
-    taken: set[int] = set()
-    for text in stored:
-        address, _, prefix = text.partition("/")
-        start = int.from_bytes(socket.inet_aton(address), "big")
-        end = start | ((1 << (32 - int(prefix))) - 1)
-        if end < base or start > top:
-            continue
-        taken.update(
-            range((max(start, base) - base) >> host_bits, ((min(end, top) - base) >> host_bits) + 1)
-        )
-    return taken
+    address, _, prefix = text.partition("/")
+    start = int.from_bytes(socket.inet_aton(address), "big")
+    end = start | ((1 << (32 - int(prefix))) - 1)
+    if end < base or start > top:
+        return range(0)
+    return range((max(start, base) - base) >> host_bits, ((min(end, top) - base) >> host_bits) + 1)
 
 
 def supernet_texts(cidr: IPv4Network) -> list[str]:
@@ -115,7 +118,13 @@ def choose_slice(
     for index in range(lowest, count):
         if index not in taken:
             return index
-    raise RegistryError(
+    raise no_free_slice(pod_cidr, node_cidr_mask)
+
+
+def no_free_slice(pod_cidr: IPv4Network, node_cidr_mask: int) -> RegistryError:
+    """The error of a pod network whose slices are all taken."""
+    count = slice_count(pod_cidr, node_cidr_mask)
+    return RegistryError(
         f"pod network {pod_cidr} has no free /{node_cidr_mask} slice left ({count} slices, "
         f"all taken) — widen kubernetes.pod_cidr or raise kubernetes.node_cidr_mask"
     )
