@@ -105,7 +105,12 @@ class LeaseBatch:
             if row[_ADDRESS] == address:
                 holder = row
         found = by_client or by_mac
-        if found is None and by_name is not None and by_name[_MAC] is None and by_name[_ROLE] == "worker":
+        if (
+            found is None
+            and by_name is not None
+            and by_name[_MAC] is None
+            and by_name[_ROLE] == "worker"
+        ):
             found = by_name
         kind = f"lease.{event.change.value}"
         if found is None:
@@ -123,7 +128,12 @@ class LeaseBatch:
             return
         self._lease_row(event, address)
         self._event_rows.append(
-            (self._now, kind, name, f"{name} ({event.mac}) lease {event.change.value} for {address}")
+            (
+                self._now,
+                kind,
+                name,
+                f"{name} ({event.mac}) lease {event.change.value} for {address}",
+            )
         )
         self.records.append(record)
 
@@ -154,7 +164,9 @@ class LeaseBatch:
         self._cursor.execute(_INSERT_NODE, (
             name, event.mac, event.client_id, address, str(pod), event.hostname, self._now, self._now,
         ))  # fmt: skip
-        self._event_rows.append((self._now, "node.discovered", name, f"new node {name} ({event.mac})"))
+        self._event_rows.append(
+            (self._now, "node.discovered", name, f"new node {name} ({event.mac})")
+        )
         return NodeRecord(name=name, address=event.address, mac=event.mac, pod_cidr=pod)
 
     def _update(

@@ -135,8 +135,10 @@ def record_lease_events(
                         fast.record(event)
                     fast.flush()
                 return fast.records, fast.failures
-            except Exception:  # noqa: BLE001 — whatever it was, the reference path decides the outcome
-                if not conn.in_transaction:  # SQLite dropped the transaction: report, as one by one would
+            except Exception:
+                # Whatever it was, the reference path decides the outcome (it may well
+                # raise the same). Unless SQLite dropped the whole transaction: report that.
+                if not conn.in_transaction:
                     raise
         return record_lease_events_one_by_one(
             conn, batch, pod_cidr=pod_cidr, node_cidr_mask=node_cidr_mask, now=now

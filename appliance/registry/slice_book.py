@@ -121,9 +121,7 @@ class SliceBook:
 
     def _learn_holders(self) -> None:
         holders: Counter[int] = Counter()
-        rows = self._cursor.execute(
-            "SELECT pod_cidr FROM nodes WHERE pod_cidr IS NOT NULL"
-        )
+        rows = self._cursor.execute("SELECT pod_cidr FROM nodes WHERE pod_cidr IS NOT NULL")
         for (text,) in rows:
             holders.update(podcidr.blocked_range(self._pod, self._mask, text))
         self._holders = holders

@@ -97,9 +97,7 @@ def compare_paths(count: int) -> None:
     for label, mask, renew in cases:
         old = bench_paths(count, mask, renew, leases.record_lease_events_one_by_one)
         new = bench_paths(count, mask, renew, registry.record_lease_events)
-        print(
-            f"{label:32}{_us(count, old):>18}{_us(count, new):>18}{old[0] / new[0]:>13.1f}x"
-        )
+        print(f"{label:32}{_us(count, old):>18}{_us(count, new):>18}{old[0] / new[0]:>13.1f}x")
     bare = bench_sqlite(count, DAEMON_BATCH)
     print(f"{'bare sqlite3 INSERT (anchor)':32}{'':>18}{bare / count * 1e6:>12.1f} wall")
 
