@@ -69,6 +69,7 @@ class Engine:
         self._by_res_cid = {r.client_id: r for r in settings.reservations if r.client_id}
         self._fixed = {r.address: r for r in settings.reservations if r.address is not None}
         for subnet in settings.subnets:
+            subnet.reply_templates.clear()  # built from params, which are set here
             subnet.params = {
                 code: value for code, value in (
                     (opt.SUBNET_MASK, subnet.mask),

@@ -97,6 +97,10 @@ class Subnet:
     """Network address as an int (derived)."""
     last: int = 0
     """Broadcast address as an int (derived)."""
+    reply_templates: dict[tuple[int, bytes, int | None, bytes | None], dict[int, bytes]] = field(
+        default_factory=dict, repr=False, compare=False)
+    """Reply options by (message type, server id, lease time, option 55), kept by
+    netd.dhcp.replies (most replies of a cluster share one or two shapes)."""
 
     def __post_init__(self) -> None:
         self.first = int(self.network.network_address)

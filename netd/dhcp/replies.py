@@ -21,28 +21,47 @@ BASIC_PARAMETERS = (opt.SUBNET_MASK, opt.ROUTER, opt.DNS_SERVERS, opt.DOMAIN_NAM
                     opt.BROADCAST_ADDRESS)
 
 
+TEMPLATE_LIMIT = 256
+"""Most cached option templates per subnet: option 55 is the client's to choose, so a
+hostile client sending a new list every time must not grow the cache without bound."""
+
+
 def reply(packet: Packet, mtype: int, server_id: bytes, subnet: Subnet, yiaddr: bytes,
           node_name: str | None, lease_time: int | None) -> SendReply:
     """An OFFER or ACK (or an INFORM's ACK when `lease_time` is None) to `packet`."""
-    answer = Packet(op=BOOTREPLY, xid=packet.xid, chaddr=packet.chaddr, htype=packet.htype,
-                    flags=packet.flags, ciaddr=packet.ciaddr, yiaddr=yiaddr, giaddr=packet.giaddr)
-    options = answer.options
-    options[opt.MESSAGE_TYPE] = bytes((mtype,))
-    options[opt.SERVER_ID] = server_id
+    asked = packet.options.get(opt.PARAMETER_LIST)
+    options = _template(subnet, mtype, server_id, lease_time, asked).copy()
+    if node_name is not None and asked is not None and opt.HOSTNAME in asked \
+            and opt.HOSTNAME not in subnet.params:  # asked for: the name the appliance chose
+        options[opt.HOSTNAME] = node_name.encode("ascii", "replace")
+    _echo(packet, options)
+    answer = Packet(BOOTREPLY, packet.xid, packet.chaddr, packet.htype, 0, 0, packet.flags,
+                    packet.ciaddr, yiaddr, ZERO_IP, packet.giaddr, b"", b"", options)
+    return SendReply(answer, destination(packet, yiaddr), opt.max_message_size(packet.options))
+
+
+def _template(subnet: Subnet, mtype: int, server_id: bytes, lease_time: int | None,
+              asked: bytes | None) -> dict[int, bytes]:
+    """The options every reply of this shape carries, in wire order (53, 54, lease times,
+    then the asked parameters we have); built once per shape and copied per reply."""
+    key = (mtype, server_id, lease_time, asked)
+    cache = subnet.reply_templates
+    found = cache.get(key)
+    if found is not None:
+        return found
+    options = {opt.MESSAGE_TYPE: bytes((mtype,)), opt.SERVER_ID: server_id}
     if lease_time is not None:
         options[opt.LEASE_TIME] = opt.pack_u32(lease_time)
         options[opt.RENEWAL_TIME] = opt.pack_u32(lease_time // 2)
         options[opt.REBINDING_TIME] = opt.pack_u32(lease_time * 7 // 8)
-    asked = packet.options.get(opt.PARAMETER_LIST)
     params = subnet.params
     for code in (asked if asked is not None else BASIC_PARAMETERS):
         value = params.get(code)
         if value is not None:
             options[code] = value
-        elif code == opt.HOSTNAME and node_name is not None:
-            options[code] = node_name.encode("ascii", "replace")
-    _echo(packet, options)
-    return SendReply(answer, destination(packet, yiaddr), opt.max_message_size(packet.options))
+    if len(cache) < TEMPLATE_LIMIT:
+        cache[key] = options
+    return options
 
 
 def nak(packet: Packet, server_id: bytes, why: str) -> SendReply:

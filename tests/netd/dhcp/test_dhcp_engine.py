@@ -228,6 +228,28 @@ def test_only_requested_parameters_and_max_size() -> None:
     assert sent[0].max_size == 1372
 
 
+def test_reply_templates_stay_bounded_and_exact_under_hostile_parameter_lists() -> None:
+    """Option 55 is the client's to choose: a new list per packet must neither grow the
+    per-shape reply cache without bound nor leak one client's shape into another's reply."""
+    from netd.dhcp.replies import TEMPLATE_LIMIT
+    engine = Engine(settings(last="10.0.0.250"))
+    subnet = engine.settings.subnets[0]
+    for n in range(TEMPLATE_LIMIT - 16):
+        asked = bytes((n * 7 + k) % 254 + 1 for k in range(1 + n % 40))
+        offer = only_reply(engine.handle(PacketReceived(client_packet(
+            opt.DISCOVER, mac(1000 + n), params=asked)), 0))
+        have = {code for code in asked if code in subnet.params or code == opt.HOSTNAME}
+        assert set(offer.options) == {53, 54, 51, 58, 59} | have
+        if opt.HOSTNAME in have:
+            assert offer.options[opt.HOSTNAME] == f"node-{n + 1}".encode()
+    for n in range(200):  # the pool is full by now: INFORMs still get answers
+        asked = bytes((n * 11 + k) % 254 + 1 for k in range(1 + n % 30))
+        answer = only_reply(engine.handle(PacketReceived(client_packet(
+            opt.INFORM, mac(3000 + n), params=asked, ciaddr=ip("10.0.0.251"))), 0))
+        assert set(answer.options) == {53, 54} | {code for code in asked if code in subnet.params}
+    assert len(subnet.reply_templates) == TEMPLATE_LIMIT
+
+
 def test_hostnames_are_validated() -> None:
     engine = Engine(settings())
     good = [c for c in engine.handle(PacketReceived(client_packet(
