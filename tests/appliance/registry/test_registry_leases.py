@@ -216,3 +216,21 @@ def test_master_rename_onto_a_worker_name_is_refused(conn: sqlite3.Connection) -
         conn, name="boss", address=IPv4Address("10.0.0.1"), pod_cidr=POD, node_cidr_mask=24, now=2.0
     )
     assert (renamed.name, renamed.pod_cidr) == ("boss", IPv4Network("10.244.0.0/24"))
+
+
+def test_a_node_cidr_mask_that_does_not_fit_fails_each_event_with_the_fix(
+    conn: sqlite3.Connection,
+) -> None:
+    batch = [_lease(1), _lease(2, LeaseChange.EXPIRED, expires=0.0), _lease(3)]
+    records, failures = registry.record_lease_events(
+        conn, batch, pod_cidr=POD, node_cidr_mask=12, now=10.0
+    )
+    assert records == []
+    assert [(event.node_name, str(error)) for event, error in failures] == [
+        (name, "node_cidr_mask 12 does not fit pod_cidr 10.244.0.0/16 — "
+               "kubernetes.node_cidr_mask must be between 16 and 32")
+        for name in ("node-1", "node-3")
+    ]  # fmt: skip
+    # The ending lease of a client that is no node is still written down.
+    assert [lease.address for lease in registry.list_leases(conn)] == [IPv4Address("10.0.0.12")]
+    assert [n.name for n in registry.list_nodes(conn)] == ["master"]
