@@ -13,6 +13,12 @@ the same options as ours, since perfdhcp's parsing of every option it gets is wh
 the rate near 10k/s on 2 cores), dnsmasq
 (--no-ping; it rewrites its whole lease file on every change).
 
+Two rate searches: "budget" holds every server (all its processes and threads) to the same
+share of one core (--cpu-budget, default 0.25, a cgroup v1 cpu quota with a 10 ms period)
+while perfdhcp runs unlimited, so the figure is the server's own capacity on equal CPU;
+"unlimited" lets each server use the whole machine, where every server tops out at
+perfdhcp's own ceiling (~10-11k/s here: perfdhcp needs more than a core itself).
+
 For each server: the highest offered rate (-r) whose trial has < 0.1 % drops in both
 exchanges, "rejected leases: 0" and "non unique addresses: 0" (-u), found by doubling
 then bisecting; every trial starts from an empty lease file and lasts PERIOD seconds
@@ -26,6 +32,7 @@ CPU cost, independent of where perfdhcp tops out (it needs more than a core itse
 process in the server namespace, from /proc/<pid>/stat) is divided by the leases ACKed.
 
 Run as root: .venv/bin/python tests/bench/bench_dhcp.py [--period 5] [--servers ours,kea]
+[--cpu-budget 0.25] [--searches budget,unlimited]
 [--quick: CPU figure only, no rate search and no memory fill]
 """
 
