@@ -155,3 +155,32 @@ def test_node_changes_applied_to_before_give_after(before: dict[str, NodeRecord]
         else:
             view[event.node.name] = event.node
     assert view == after
+
+
+def test_a_burst_of_lease_events_is_recorded_in_one_transaction(tmp_path: Path) -> None:
+    """Events published in one DHCP group commit after another gather for GATHER_SECONDS and
+    share one registry transaction (one fsync); each batch stamps its rows with one time."""
+    async def scenario() -> None:
+        ctx = NetdContext(config=Config(), bus=EventBus(), state_dir=tmp_path)
+        link = RegistryLink(ctx, gather=0.2)
+        follower = ctx.bus.subscribe()
+        await link.start()
+        try:
+            for n in range(1, 41):
+                ctx.bus.publish(_lease(LeaseChange.GRANTED, f"b8:27:eb:00:01:{n:02x}",
+                                       f"10.0.0.{100 + n}", f"node-{n}"))
+                if n % 10 == 0:  # four DHCP commits, a few ms apart
+                    await asyncio.sleep(0.01)
+            seen = {(await _next_node_event(follower)).node.name for _ in range(40)}
+            assert seen == {f"node-{n}" for n in range(1, 41)}
+        finally:
+            await link.stop()
+
+    asyncio.run(scenario())
+    conn = registry.open_registry(tmp_path)
+    try:
+        times = conn.execute(
+            "SELECT DISTINCT time FROM events WHERE kind = 'lease.granted'").fetchall()
+    finally:
+        conn.close()
+    assert len(times) == 1
