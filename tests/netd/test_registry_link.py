@@ -6,13 +6,20 @@ import asyncio
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance import registry
 from appliance.config_model import Config
 from netd.events import EventBus, LeaseChange, LeaseEvent, NodeChange, NodeEvent, NodeRecord
-from netd.registry_link import MASTER_NAME, RegistryLink, node_changes
+from netd.registry_link import (
+    MASTER_NAME,
+    KnownNodes,
+    RegistryLink,
+    compact_node,
+    expand_node,
+    node_changes,
+)
 from netd.service import NetdContext
 
 
@@ -155,6 +162,33 @@ def test_node_changes_applied_to_before_give_after(before: dict[str, NodeRecord]
         else:
             view[event.node.name] = event.node
     assert view == after
+
+
+any_record = st.builds(
+    NodeRecord, name=st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True),
+    address=st.none() | st.builds(IPv4Address, st.integers(0, 2**32 - 1)),
+    mac=st.none() | st.binary(max_size=20).map(lambda raw: raw.hex(":")) | st.text(max_size=12)
+    | st.sampled_from(["B8:27:EB:00:00:01", "dc-a6-32-12-34-56", "00", ":", ""]),
+    pod_cidr=st.none() | st.builds(lambda n, p: IPv4Network((n, p), strict=False),
+                                   st.integers(0, 2**32 - 1), st.integers(0, 32)),
+)  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(any_record)
+def test_the_compact_view_gives_back_the_record_it_was_made_from(record: NodeRecord) -> None:
+    assert expand_node(record.name, compact_node(record)) == record
+
+
+@given(st.lists(records), st.lists(records))
+def test_known_nodes_replace_with_gives_the_same_events_as_node_changes(
+        first: list[NodeRecord], second: list[NodeRecord]) -> None:
+    known = KnownNodes()
+    known.update(first)
+    before = {record.name: record for record in first}
+    after = {record.name: record for record in second}
+    assert known.replace_with(list(after.values())) == node_changes(before, after)
+    assert {name: known.get(name) for name in after} == after and len(known) == len(after)
 
 
 def test_a_burst_of_lease_events_is_recorded_in_one_transaction(tmp_path: Path) -> None:
