@@ -7,6 +7,7 @@ turns a lease into a node: name, address, pod CIDR, last_seen, history.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network
@@ -16,6 +17,8 @@ from appliance.registry import events, lease_batch, nodes
 from appliance.registry.db import transaction
 from appliance.registry.models import LeaseRow, LeaseState
 from netd.events import LeaseEvent, NodeRecord
+
+log = logging.getLogger(__name__)
 
 _COLUMNS = "address, mac, client_id, node, expires, state, updated"
 
@@ -135,11 +138,13 @@ def record_lease_events(
                         fast.record(event)
                     fast.flush()
                 return fast.records, fast.failures
-            except Exception:
+            except Exception as error:
                 # Whatever it was, the reference path decides the outcome (it may well
                 # raise the same). Unless SQLite dropped the whole transaction: report that.
                 if not conn.in_transaction:
                     raise
+                log.warning("registry: batch of %d lease events replayed one by one (%s: %s)",
+                            len(batch), type(error).__name__, error)
         return record_lease_events_one_by_one(
             conn, batch, pod_cidr=pod_cidr, node_cidr_mask=node_cidr_mask, now=now
         )

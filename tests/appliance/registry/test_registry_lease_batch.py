@@ -304,7 +304,8 @@ def test_a_node_may_take_the_slice_only_its_own_leftover_blocks() -> None:
     _run_both(Master(mac=None, pod_cidr="10.244.0.0/18"), nodes, [batch])
 
 
-def test_an_unforeseen_error_rolls_the_batch_back_and_replays_it_one_by_one() -> None:
+def test_an_unforeseen_error_rolls_the_batch_back_and_replays_it_one_by_one(
+        caplog: pytest.LogCaptureFixture) -> None:
     # A temporary trigger (outside the stored schema) refuses node-3: the batched path does
     # not foresee that; the reference path reports it as a failure of that event alone.
     refuse = (
@@ -324,3 +325,5 @@ def test_an_unforeseen_error_rolls_the_batch_back_and_replays_it_one_by_one() ->
         assert [record.name for record in got[0]] == ["node-1", "node-2"]
         assert [event.node_name for event, _ in got[1]] == ["node-3"]
         assert _tables(ours) == _tables(theirs)
+    # The replay is logged, so a batch path that keeps giving up does not go unnoticed.
+    assert "replayed one by one (IntegrityError: refused)" in caplog.text
