@@ -62,6 +62,9 @@ class Engine:
         self._next_token = 1
         self._name_counter = 1
         self._next_offer_scan = 0.0
+        self._probe_tokens = float(settings.probe_burst)
+        self._probe_refilled_at: float | None = None
+        self._next_load_warning = 0.0
         prefix, _, suffix = settings.name_pattern.partition("{n}")
         self._name_regex = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix))
         self._reserved_names = {r.name for r in settings.reservations}
@@ -186,12 +189,7 @@ class Engine:
             return []
         address, never_used = choice
         self._assign(client, address, leases.OFFERED, now + self.settings.offer_hold)
-        if never_used and self.settings.probe:
-            if len(self._pending) >= self.settings.max_pending_probes:
-                self.stats["dropped_probe_backlog"] += 1
-                self.table.forget_address(client)
-                subnet.pool.release(address)
-                return []
+        if never_used and self.settings.probe and self._probe_allowed(now):
             token = self._next_token
             self._next_token += 1
             client.probe_token = token
@@ -367,6 +365,24 @@ class Engine:
         if attempt + 1 >= MAX_PROBE_ATTEMPTS:
             return []
         return self._discover(packet, subnet, now, attempt + 1)
+
+    def _probe_allowed(self, now: float) -> bool:
+        """Take one probe from the token bucket (settings.probe_burst / probe_rate)."""
+        settings = self.settings
+        last = self._probe_refilled_at
+        self._probe_refilled_at = now
+        if last is not None and now > last:
+            self._probe_tokens = min(float(settings.probe_burst),
+                                     self._probe_tokens + (now - last) * settings.probe_rate)
+        if self._probe_tokens >= 1.0:
+            self._probe_tokens -= 1.0
+            return True
+        self.stats["probe_skipped_load"] += 1
+        if now >= self._next_load_warning:  # one line a minute, not one per DISCOVER
+            self._next_load_warning = now + 60.0
+            log.warning("more than %d new clients a second: offering new addresses unprobed "
+                        "(probe_skipped_load counts them)", int(settings.probe_rate))
+        return False
 
     def _tick(self, now: float) -> list[Command]:
         commands: list[Command] = []

@@ -55,8 +55,16 @@ class EngineSettings:
     """How long a declined or conflicting address is kept out of the pool (seconds)."""
     probe: bool = True
     """Probe never-used addresses (ARP or ICMP) before offering them."""
-    max_pending_probes: int = 16384
-    """More outstanding probes than this and new clients' DISCOVERs are dropped."""
+    probe_burst: int = 256
+    """Probes that may leave at once (a token bucket): a whole rack of Pis booting together
+    is probed address by address. The bucket also bounds the probes outstanding at any
+    time (burst + rate x probe timeout)."""
+    probe_rate: float = 64.0
+    """Probes per second once the burst is spent. Past it (a DISCOVER storm: hundreds of
+    new clients a second) new addresses are offered unprobed, as dnsmasq does in its
+    high-load mode, because every probe is a broadcast that every host on the LAN must
+    handle: a storm of spoofed MACs must not become an ARP storm. The client's own
+    conflict check (RFC 5227) and DECLINE still keep a squatted address out."""
 
     @classmethod
     def from_config(cls, config: Config) -> EngineSettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import IPv4Address
 
 from dhcpt_packets import client_packet, ip, mac, settings
@@ -286,6 +287,29 @@ def test_probe_before_offering_a_never_used_address() -> None:
     assert offer.yiaddr == ip("10.0.0.11") and engine.stats["probe_conflict"] == 1
     # a known address (the client's own) is not probed again
     assert isinstance(engine.handle(PacketReceived(client_packet(opt.DISCOVER, mac(1))), 3)[0], SendReply)
+
+
+def test_probes_are_budgeted_so_a_discover_storm_is_not_an_arp_storm() -> None:
+    budgeted = replace(settings("10.0.0.10", "10.0.0.250", probe=True), probe_burst=3, probe_rate=2.0)
+    engine = Engine(budgeted)
+
+    def first_command(n: int, now: float) -> Command:
+        return engine.handle(PacketReceived(client_packet(opt.DISCOVER, mac(n))), now)[0]
+
+    # the burst: every new address is probed
+    assert all(isinstance(first_command(n, 0.0), ProbeAddress) for n in range(3))
+    # past it: offered at once, unprobed, and counted
+    offers = [first_command(n, 0.0) for n in range(3, 8)]
+    assert all(isinstance(c, SendReply) and c.packet.options[opt.MESSAGE_TYPE] == bytes([opt.OFFER])
+               for c in offers)
+    assert engine.stats["probe_skipped_load"] == 5
+    assert len({c.packet.yiaddr for c in offers if isinstance(c, SendReply)}) == 5
+    # the bucket refills at probe_rate: half a second later one probe may leave, not two
+    assert isinstance(first_command(8, 0.5), ProbeAddress)
+    assert isinstance(first_command(9, 0.5), SendReply)
+    # and never beyond the burst, however long the quiet was
+    assert [isinstance(first_command(n, 100.0), ProbeAddress) for n in range(10, 14)] \
+        == [True, True, True, False]
 
 
 def test_restore_from_records_keeps_leases_and_quarantine() -> None:
