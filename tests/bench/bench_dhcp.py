@@ -5,7 +5,8 @@ and the perfdhcp side (eth0, 10.0.0.2/16). perfdhcp always acts as a relay: giad
 10.0.0.2, which lies in the served 10.0.0.0/16, so every server picks that subnet and
 answers to 10.0.0.2:67.
 
-Servers: ours as `appliance netd run --only dhcp` (ARP probe before every new address,
+Servers: ours as `appliance netd run --only dhcp` (ARP probes of new addresses within the
+probe budget of 256 at once then 64/s, past which new addresses are offered unprobed;
 fsync before every ACK; the daemon also records every lease in the node registry),
 ours-dhcp (the DHCP service alone, probing on), ours-noprobe (alone, probing off: like
 for like with Kea, which does not probe), kea-dhcp4 2.2 (memfile, persist: writes its CSV without fsync; configured to send
