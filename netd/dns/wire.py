@@ -96,6 +96,15 @@ def header_counts(data: bytes) -> tuple[int, int, int, int, int, int]:
 
 def skip_name(data: bytes, offset: int) -> int:
     """Offset just after the (possibly compressed) name starting at `offset`."""
+    return _name_end(data, offset, pointer_allowed=True)
+
+
+def _read_plain_name(data: bytes, offset: int) -> int:
+    """Like skip_name, but a question name must not be compressed (nothing precedes it)."""
+    return _name_end(data, offset, pointer_allowed=False)
+
+
+def _name_end(data: bytes, offset: int, pointer_allowed: bool) -> int:
     total = 0
     while True:
         if offset >= len(data):
@@ -104,6 +113,10 @@ def skip_name(data: bytes, offset: int) -> int:
         if length == 0:
             return offset + 1
         if length & 0xC0 == 0xC0:
+            # Told by the label byte, not by the byte the name ends on: a pointer's second
+            # byte may be 0 too (0xC0 0x00), which must not pass for the root label.
+            if not pointer_allowed:
+                raise MalformedMessage("compressed name in the question")
             if offset + 2 > len(data):
                 raise MalformedMessage("compression pointer cut short")
             return offset + 2
@@ -113,14 +126,6 @@ def skip_name(data: bytes, offset: int) -> int:
         if total > 254:
             raise MalformedMessage("name longer than 255 bytes")
         offset += length + 1
-
-
-def _read_plain_name(data: bytes, offset: int) -> int:
-    """Like skip_name, but a question name must not be compressed (nothing precedes it)."""
-    end = skip_name(data, offset)
-    if data[end - 1] != 0:
-        raise MalformedMessage("compressed name in the question")
-    return end
 
 
 def _rr_fixed(data: bytes, offset: int) -> tuple[int, int, int, int]:

@@ -39,6 +39,10 @@ def test_reads_edns_payload_and_do_bit() -> None:
         (b"\x12\x34\x01\x00\x00\x02" + b"\x00" * 6 + b"\x00\x00\x01\x00\x01" * 2, "2 questions"),
         (b"\x12\x34\x01\x00\x00\x01\x00\x01" + b"\x00" * 4 + b"\x00\x00\x01\x00\x01", "answer"),
         (b"\x12\x34\x01\x00\x00\x01" + b"\x00" * 6 + b"\xc0\x0c\x00\x01\x00\x01", "compressed"),
+        # a pointer whose second byte is 0 (to offset 0, or 256) ends on a 0 byte like the root
+        # label does; found by hypothesis, it reached the zone code and raised IndexError there
+        (b"\x12\x34\x01\x00\x00\x01" + b"\x00" * 6 + b"\x03big\xc0\x00\x10\x00\x01", "compressed"),
+        (b"\x12\x34\x01\x00\x00\x01" + b"\x00" * 6 + b"\x03big\xc1\x00\x10\x00\x01", "compressed"),
         (b"\x12\x34\x01\x00\x00\x01" + b"\x00" * 6 + b"\x40abc\x00\x00\x01\x00\x01", "label type"),
         (b"\x12\x34\x01\x00\x00\x01" + b"\x00" * 6 + b"\x3f" + b"a" * 63 + b"\x00", "cut short"),
         (b"\x12\x34\x01\x00\x00\x01" + b"\x00" * 6 + b"\x3fabc", "past the end"),
