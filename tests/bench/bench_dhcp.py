@@ -444,6 +444,20 @@ def search(server: Server, period: float, start: int, limit: int, log: Callable[
     return best or Trial(False, 0, 0.0)
 
 
+def median_trial(trials: list[Trial]) -> Trial:
+    """The search result with the median rate (the lower middle one of an even count)."""
+    return sorted(trials, key=lambda trial: trial.rate)[(len(trials) - 1) // 2]
+
+
+def spread(trials: list[Trial] | None) -> str:
+    """'7000' for one search, 'median (lowest-highest)' for several, '-' for none."""
+    if not trials:
+        return "-"
+    rates = sorted(trial.rate for trial in trials)
+    middle = median_trial(trials).rate
+    return str(middle) if len(rates) == 1 else f"{middle} ({rates[0]}-{rates[-1]})"
+
+
 def fill_and_measure(server: Server, leases: int, rate: int, log: Callable[[str], None]) -> int:
     """Fill our server with `leases` leases, return its RSS in KiB."""
     server.start()
@@ -479,6 +493,9 @@ def main() -> None:
                         help="share of one core each server gets in the budget search (0: skip it)")
     parser.add_argument("--searches", default="budget,unlimited",
                         help="which rate searches to run: budget, unlimited or both")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rate searches per server and mode; the median counts (the rounds "
+                        "go over every server in turn, so a noisy minute hits them all)")
     parser.add_argument("--quick", action="store_true",
                         help="CPU figure only (no rate search, no memory fill)")
     args = parser.parse_args()
@@ -490,7 +507,7 @@ def main() -> None:
         print(line, flush=True)
 
     workdir = Path(tempfile.mkdtemp(prefix="dhcpt-bench-"))
-    results: dict[str, dict[str, Trial]] = {"budget": {}, "unlimited": {}}
+    searched: dict[str, dict[str, list[Trial]]] = {"budget": {}, "unlimited": {}}
     costs: dict[str, CpuCost] = {}
     names = args.servers.split(",")
     searches = [] if args.quick else [m for m in args.searches.split(",")
@@ -505,11 +522,16 @@ def main() -> None:
         for mode in searches:
             CPU_BUDGET.set(args.cpu_budget if mode == "budget" else 0.0)
             where = f"{args.cpu_budget:g} of a core" if mode == "budget" else "no CPU limit"
-            for name in names:
-                log(f"{name}: rate search on {where} ({args.period:.0f} s trials, criteria: drops "
-                    "< 0.1 %, rejected 0, non unique 0)")
-                start = args.start or (100 if name == "dnsmasq" else 500 if mode == "budget" else 2000)
-                results[mode][name] = search(classes[name](workdir), args.period, start, args.limit, log)
+            for round_number in range(1, args.repeat + 1):
+                for name in names:
+                    log(f"{name}: rate search on {where} ({args.period:.0f} s trials, criteria: "
+                        f"drops < 0.1 %, rejected 0, non unique 0; round {round_number}/{args.repeat})")
+                    start = args.start or (100 if name == "dnsmasq" else 500 if mode == "budget"
+                                           else 2000)
+                    searched[mode].setdefault(name, []).append(
+                        search(classes[name](workdir), args.period, start, args.limit, log))
+        results = {mode: {name: median_trial(trials) for name, trials in found.items()}
+                   for mode, found in searched.items()}
         CPU_BUDGET.set(0.0)
         # Memory: the whole daemon (which also makes every client a registry node) and the
         # DHCP service alone, each filled at half its best unlimited rate (4,000/s if unsearched).
@@ -529,10 +551,10 @@ def main() -> None:
     log(f"{'server':14s} {budget_head:>18s} {'rate, no limit':>16s} {'(perfdhcp measured)':>20s} "
         f"{'CPU us/lease at ' + str(args.cpu_rate) + '/s':>26s}")
     for name in names:
-        budget = results["budget"].get(name)
         unlimited = results["unlimited"].get(name)
         cost = costs[name]
-        log(f"{name:14s} {budget.rate if budget else '-':>18} {unlimited.rate if unlimited else '-':>16} "
+        log(f"{name:14s} {spread(searched['budget'].get(name)):>18} "
+            f"{spread(searched['unlimited'].get(name)):>16} "
             f"{f'{unlimited.measured:.0f}' if unlimited else '-':>20} {cost.us_per_lease:>26.1f}"
             f"{'' if cost.ok else ' (trial failed)'}")
     log("")
