@@ -36,6 +36,7 @@ process in the server namespace, from /proc/<pid>/stat) is divided by the leases
 Run as root: .venv/bin/python tests/bench/bench_dhcp.py [--period 5] [--servers ours,kea]
 [--cpu-budget 0.25] [--searches budget,unlimited]
 [--quick: CPU figure only, no rate search and no memory fill]
+[--servers kea --ceiling 4000,8000,11000,14000: perfdhcp's own CPU at those rates, nothing else]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -444,6 +446,26 @@ def search(server: Server, period: float, start: int, limit: int, log: Callable[
     return best or Trial(False, 0, 0.0)
 
 
+def ceiling(server: Server, rates: list[int], period: float, log: Callable[[str], None]) -> None:
+    """perfdhcp's own CPU (and the server's) at each offered rate, no CPU limit: where the load
+    generator, not the server, runs out of this machine."""
+    for rate in rates:
+        server.start()
+        try:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)  # `ip netns exec` execs perfdhcp
+            served_before = sum(server_cpu_seconds())
+            started = time.monotonic()
+            trial = perfdhcp(rate, period)
+            elapsed = time.monotonic() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            served = sum(server_cpu_seconds()) - served_before
+        finally:
+            server.stop()
+        generator = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        log(f"  -r {rate:6d}: {'PASS' if trial.ok else 'fail'}  measured {trial.measured:.0f}/s  "
+            f"perfdhcp {generator / elapsed:.2f} cores, {server.name} {served / elapsed:.2f} cores")
+
+
 def median_trial(trials: list[Trial]) -> Trial:
     """The search result with the median rate (the lower middle one of an even count)."""
     return sorted(trials, key=lambda trial: trial.rate)[(len(trials) - 1) // 2]
@@ -496,6 +518,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="rate searches per server and mode; the median counts (the rounds "
                         "go over every server in turn, so a noisy minute hits them all)")
+    parser.add_argument("--ceiling", default="",
+                        help="only measure perfdhcp's own CPU at these offered rates (e.g. "
+                        "4000,8000,11000,14000) against the first of --servers, no CPU limit")
     parser.add_argument("--quick", action="store_true",
                         help="CPU figure only (no rate search, no memory fill)")
     args = parser.parse_args()
@@ -516,6 +541,11 @@ def main() -> None:
     try:
         classes = {"ours": Ours, "ours-dhcp": OursDhcpOnly, "ours-noprobe": OursNoProbe,
                    "kea": Kea, "dnsmasq": Dnsmasq}
+        if args.ceiling:
+            log(f"perfdhcp's own CPU against {names[0]}, no CPU limit ({args.period:.0f} s trials)")
+            ceiling(classes[names[0]](workdir), [int(r) for r in args.ceiling.split(",")],
+                    args.period, log)
+            return
         for name in names:
             log(f"{name}: CPU per lease at {args.cpu_rate}/s offered for {args.cpu_period:.0f} s")
             costs[name] = cpu_cost(classes[name](workdir), args.cpu_rate, args.cpu_period, log)
