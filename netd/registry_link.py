@@ -30,6 +30,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from appliance import registry
 from netd.events import LeaseEvent, NodeChange, NodeEvent, NodeRecord, Resync
+from netd.quiet_log import QuietWarning
 from netd.service import NetdContext
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,8 @@ class RegistryLink:
         """Every node as last published (updated on the registry thread only)."""
         self._data_version: int | None = None
         self.failures = 0
-        """Lease events the registry refused (logged, never fatal)."""
+        """Lease events the registry refused (logged, at most 10 lines a minute; never fatal)."""
+        self._warn_refused = QuietWarning(log)
 
     async def start(self) -> None:
         """Open the registry, record the master, and start following lease events."""
@@ -213,7 +215,8 @@ class RegistryLink:
         )  # fmt: skip
         for event, error in failures:
             self.failures += 1
-            log.warning("registry refused lease event for %s (%s): %s", event.address, event.mac, error)
+            self._warn_refused.warn(time.monotonic(), "registry refused lease event for %s (%s): %s",
+                                    event.address, event.mac, error)
         self._known.update(records)
         return records
 

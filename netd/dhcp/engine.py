@@ -44,6 +44,7 @@ from netd.dhcp.model import (
 from netd.dhcp.pool import Subnet, ip_bytes, ip_int, ip_text
 from netd.dhcp.wire import BOOTREQUEST, ZERO_IP, Packet
 from netd.events import LeaseChange, LeaseEvent
+from netd.quiet_log import QuietWarning
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,10 @@ class Engine:
         self._next_offer_scan = 0.0
         self._probe_tokens = float(settings.probe_burst)
         self._probe_refilled_at: float | None = None
-        self._next_load_warning = 0.0
+        self._warn_exhausted = QuietWarning(log)
+        self._warn_declined = QuietWarning(log)
+        self._warn_conflict = QuietWarning(log)
+        self._warn_unprobed = QuietWarning(log, lines=1)
         prefix, _, suffix = settings.name_pattern.partition("{n}")
         self._name_regex = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix))
         self._reserved_names = {r.name for r in settings.reservations}
@@ -184,8 +188,8 @@ class Engine:
         choice = self._choose_address(client, packet, subnet, now)
         if choice is None:
             self.stats["pool_exhausted"] += 1
-            log.warning("DHCP pool %s exhausted: no offer for %s", subnet.network,
-                        opt.colon_hex(packet.chaddr))
+            self._warn_exhausted.warn(now, "DHCP pool %s exhausted: no offer for %s",
+                                      subnet.network, opt.colon_hex(packet.chaddr))
             return []
         address, never_used = choice
         self._assign(client, address, leases.OFFERED, now + self.settings.offer_hold)
@@ -317,8 +321,8 @@ class Engine:
         until = now + self.settings.decline_probation
         if subnet is not None:
             subnet.pool.quarantine[address] = until
-        log.warning("address %s declined by %s: quarantined", ip_text(address),
-                    self.node_name(client))
+        self._warn_declined.warn(now, "address %s declined by %s: quarantined", ip_text(address),
+                                 self.node_name(client))
         event = self._event(LeaseChange.DECLINED, client, 0.0)
         self.table.forget_address(client)
         record = LeaseRecord(DECLINED, address, client.mac, client.client_id,
@@ -359,7 +363,8 @@ class Engine:
             client.expires = now + self.settings.offer_hold  # the hold starts when the offer leaves
             return [self._reply(packet, opt.OFFER, client, subnet, self._lease_time(packet))]
         self.stats["probe_conflict"] += 1
-        log.warning("address %s answered a probe: quarantined", ip_text(client.address))
+        self._warn_conflict.warn(now, "address %s answered a probe: quarantined",
+                                 ip_text(client.address))
         subnet.pool.quarantine[client.address] = now + self.settings.decline_probation
         self.table.forget_address(client)
         if attempt + 1 >= MAX_PROBE_ATTEMPTS:
@@ -378,10 +383,8 @@ class Engine:
             self._probe_tokens -= 1.0
             return True
         self.stats["probe_skipped_load"] += 1
-        if now >= self._next_load_warning:  # one line a minute, not one per DISCOVER
-            self._next_load_warning = now + 60.0
-            log.warning("more than %d new clients a second: offering new addresses unprobed "
-                        "(probe_skipped_load counts them)", int(settings.probe_rate))
+        self._warn_unprobed.warn(now, "more than %d new clients a second: offering new addresses "
+                                 "unprobed (probe_skipped_load counts them)", int(settings.probe_rate))
         return False
 
     def _tick(self, now: float) -> list[Command]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,6 +90,29 @@ def test_a_refused_event_is_counted_and_the_link_keeps_going(tmp_path: Path) -> 
             await link.stop()
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_a_run_of_refused_events_is_counted_but_logged_ten_lines_a_minute(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> int:
+        ctx = NetdContext(config=Config(), bus=EventBus(), state_dir=tmp_path)
+        link = RegistryLink(ctx)
+        follower = ctx.bus.subscribe()
+        await link.start()
+        try:
+            for n in range(50):  # each asks for the master's name: each refused
+                ctx.bus.publish(_lease(LeaseChange.GRANTED, f"b8:27:eb:00:01:{n:02x}",
+                                       f"10.0.1.{n + 10}", MASTER_NAME))
+            ctx.bus.publish(_lease(LeaseChange.GRANTED, "b8:27:eb:00:00:04", "10.0.0.8", "node-4"))
+            assert (await _next_node_event(follower)).node.name == "node-4"
+            return link.failures
+        finally:
+            await link.stop()
+
+    with caplog.at_level(logging.WARNING, logger="netd.registry_link"):
+        assert asyncio.run(scenario()) == 50
+    refused = [r for r in caplog.records if "registry refused lease event" in r.getMessage()]
+    assert len(refused) == 10
 
 
 def test_a_node_forgotten_by_another_process_is_published_as_removed(tmp_path: Path) -> None:

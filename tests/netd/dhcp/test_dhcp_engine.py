@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from ipaddress import IPv4Address
 
+import pytest
 from dhcpt_packets import client_packet, ip, mac, settings
 
 from netd.dhcp import options as opt
@@ -179,6 +181,23 @@ def test_pool_exhaustion_gives_no_offer_and_counts() -> None:
     assert len(addresses) == 3
     assert engine.handle(PacketReceived(client_packet(opt.DISCOVER, mac(99))), 1) == []
     assert engine.stats["pool_exhausted"] == 1
+
+
+def test_a_discover_storm_on_an_exhausted_pool_is_counted_not_logged_line_by_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    engine = Engine(settings(first="10.0.0.10", last="10.0.0.12"))
+    for n in range(3):
+        dora(engine, mac(n), now=0)
+    with caplog.at_level(logging.WARNING, logger="netd.dhcp.engine"):
+        for n in range(500):
+            assert engine.handle(PacketReceived(client_packet(opt.DISCOVER, mac(1000 + n))), 1) == []
+        lines = [r.getMessage() for r in caplog.records if "exhausted" in r.getMessage()]
+        assert engine.stats["pool_exhausted"] == 500
+        assert len(lines) == 10
+        # a minute later the next line tells how many were held back
+        engine.handle(PacketReceived(client_packet(opt.DISCOVER, mac(2000))), 61)
+        last = [r.getMessage() for r in caplog.records if "exhausted" in r.getMessage()][-1]
+        assert "and 490 more like it held back since the last such line" in last
 
 
 def test_expired_leases_are_reclaimed_and_published() -> None:
