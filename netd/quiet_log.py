@@ -14,18 +14,22 @@ import logging
 
 
 class QuietWarning:
-    """One kind of warning, limited to `lines` per `window` seconds."""
+    """One kind of warning, limited to `lines` per `window` seconds; logged at `level`
+    (ERROR for a caught bug, whose traceback matters)."""
 
-    def __init__(self, log: logging.Logger, lines: int = 10, window: float = 60.0) -> None:
+    def __init__(self, log: logging.Logger, lines: int = 10, window: float = 60.0,
+                 level: int = logging.WARNING) -> None:
         self.log = log
         self.lines = lines
         self.window = window
+        self.level = level
         self._window_ends = float("-inf")
         self._logged = 0
         self._held = 0
 
-    def warn(self, now: float, message: str, *args: object) -> bool:
-        """Log `message % args` unless this window's lines are spent; True if it was logged."""
+    def warn(self, now: float, message: str, *args: object, exc_info: bool = False) -> bool:
+        """Log `message % args` (with the exception being handled, if `exc_info`) unless this
+        window's lines are spent; True if it was logged."""
         if now >= self._window_ends:
             self._window_ends = now + self.window
             self._logged = 0
@@ -37,5 +41,5 @@ class QuietWarning:
             message += " (and %d more like it held back since the last such line)"
             args = (*args, self._held)
             self._held = 0
-        self.log.warning(message, *args)
+        self.log.log(self.level, message, *args, exc_info=exc_info)
         return True

@@ -21,6 +21,7 @@ from netd.dns import wire
 from netd.dns.cache import AnswerCache, CacheKey
 from netd.dns.template import AnswerTemplate
 from netd.dns.zone import Zone, labels_of_wire
+from netd.quiet_log import QuietWarning
 
 log = logging.getLogger(__name__)
 RCODE_BADVERS = 16
@@ -96,6 +97,7 @@ class QueryHandler:
     stats: HandlerStats = field(default_factory=HandlerStats)
     """Counters."""
     _zone_templates: dict[tuple[bytes, int, int], AnswerTemplate] = field(default_factory=dict)
+    _warn_unusable: QuietWarning = field(default_factory=lambda: QuietWarning(log))
 
     def zone_changed(self) -> None:
         """Forget pre-packed zone answers after the zone changed."""
@@ -147,7 +149,7 @@ class QueryHandler:
             ValueError,
             struct.error,
         ) as error:  # parsed, but dnslib cannot re-pack it
-            log.warning("unusable upstream answer for %r: %s", answer.q.qname, error)
+            self._warn_unusable.warn(now, "unusable upstream answer for %r: %s", answer.q.qname, error)
             self.stats.servfail += 1
             return self._header_only(query, wire.RCODE_SERVFAIL)
         if template.rcode == wire.RCODE_SERVFAIL:

@@ -27,6 +27,7 @@ from ipaddress import IPv4Address, IPv4Network, ip_address
 from appliance.errors import EnvironmentProblem
 from netd.dns.forwarder import Forwarder
 from netd.dns.handler import Forward, QueryHandler, Reply
+from netd.quiet_log import QuietWarning
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ class DnsServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._tcp_open = 0
         self._source_ok: dict[str, bool] = {}
+        self._failed = QuietWarning(log, level=logging.ERROR)
+        """A query that raised (a bug): a traceback, but not one per packet of a flood."""
 
     async def start(self) -> None:
         """Bind every socket; return once serving."""
@@ -153,7 +156,8 @@ class DnsServer:
                 self._udp_datagram(sock, data, peer)
             except Exception:
                 self.stats.internal_errors += 1
-                log.exception("DNS query from %s failed; still serving", peer)
+                self._failed.warn(self.clock(), "DNS query from %s failed; still serving", peer,
+                                  exc_info=True)
 
     def _udp_datagram(self, sock: socket.socket, data: bytes, peer: tuple[str, int]) -> None:
         if not self._allowed(peer[0]):
@@ -184,7 +188,8 @@ class DnsServer:
                 self._udp_send(sock, data, peer)
         except Exception:
             self.stats.internal_errors += 1
-            log.exception("forwarded DNS query from %s failed; still serving", peer)
+            self._failed.warn(self.clock(), "forwarded DNS query from %s failed; still serving",
+                              peer, exc_info=True)
 
     # TCP
 
@@ -220,7 +225,8 @@ class DnsServer:
                     raise
                 except Exception:
                     self.stats.internal_errors += 1
-                    log.exception("DNS query over TCP from %s failed; still serving", peer)
+                    self._failed.warn(self.clock(), "DNS query over TCP from %s failed; still serving",
+                                      peer, exc_info=True)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass  # idle, closed or reset by the client: the normal ends of a connection
         finally:
@@ -237,7 +243,8 @@ class DnsServer:
             _tcp_send(writer, self.handler.complete(command, answer, self.clock(), udp=False))
         except Exception:
             self.stats.internal_errors += 1
-            log.exception("forwarded DNS query over TCP failed; still serving")
+            self._failed.warn(self.clock(), "forwarded DNS query over TCP failed; still serving",
+                              exc_info=True)
 
 
 def _tcp_send(writer: asyncio.StreamWriter, data: bytes) -> None:

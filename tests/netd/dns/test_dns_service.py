@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import socket
 import struct
 import time
@@ -203,3 +204,34 @@ def test_port_in_use_is_a_clear_environment_problem() -> None:
             await service.stop()
 
     run(body)
+
+
+def test_a_query_that_hits_a_bug_is_logged_ten_times_a_minute_not_per_packet(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server's one catch-all: a flood of queries that all hit the same bug (injected here,
+    since the fuzzed handler has no known one) costs ten tracebacks, not one per packet."""
+
+    async def body() -> None:
+        async with running([node("node-1", "10.0.0.11")]) as (service, port):
+            handler = service.server.handler
+            real_handle = handler.handle
+
+            def handle_with_a_bug(data: bytes, now: float, udp: bool) -> object:
+                if b"\x04boom" in data:
+                    raise RuntimeError("injected bug")
+                return real_handle(data, now, udp)
+
+            handler.handle = handle_with_a_bug  # type: ignore[method-assign]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                for qid in range(100):
+                    sock.sendto(query("boom.cluster.home", qid=qid), ("127.0.0.1", port))
+            # still serving, and every failure counted
+            assert addresses(await udp_ask(port, query("node-1.cluster.home"))) == ["10.0.0.11"]
+            assert service.server.stats.internal_errors == 100
+
+    with caplog.at_level(logging.ERROR, logger="netd.dns.server"):
+        run(body)
+    failed = [r for r in caplog.records if "failed; still serving" in r.getMessage()]
+    assert len(failed) == 10
+    assert all(r.exc_info is not None and "injected bug" in str(r.exc_info[1]) for r in failed)
