@@ -43,6 +43,7 @@ from netd.dhcp.model import (
 from netd.dhcp.rawlink import LinkSender, Prober, udp_datagram
 from netd.dhcp.wire import MalformedPacket, parse
 from netd.events import LeaseEvent
+from netd.quiet_log import QuietWarning
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class DhcpServer:
         self._last_commit = 0.0
         self._next_read: asyncio.Handle | None = None
         """The timed read while datagrams keep coming (None: waiting on the socket)."""
+        self._failed = QuietWarning(log, level=logging.ERROR)
+        """An event the engine raised on (a bug): a traceback, but not one per packet."""
 
     async def start(self) -> None:
         """Bind UDP 67 on the interface and start serving."""
@@ -231,9 +234,9 @@ class DhcpServer:
                         self._prober.probe(command.token, command.address, command.on_link)
                     else:
                         held.append(command)
-            except Exception:  # the one catch-all: log, count, keep serving
+            except Exception:  # the one catch-all: log (ten a minute), count, keep serving
                 self.stats["errors"] += 1
-                log.exception("DHCP engine failed on %r", event)
+                self._failed.warn(now, "DHCP engine failed on %r", event, exc_info=True)
         if held:
             self._held += held
             self._schedule_commit()
