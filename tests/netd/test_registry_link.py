@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -37,13 +39,23 @@ async def _next_node_event(queue: asyncio.Queue) -> NodeEvent:  # type: ignore[t
             return event
 
 
+@asynccontextmanager
+async def running_link(tmp_path: Path, **options: float) -> AsyncIterator[
+        tuple[NetdContext, RegistryLink, asyncio.Queue]]:  # type: ignore[type-arg]
+    """A started RegistryLink on a registry in `tmp_path`, and a follower of its bus."""
+    ctx = NetdContext(config=Config(), bus=EventBus(), state_dir=tmp_path)
+    link = RegistryLink(ctx, **options)
+    follower = ctx.bus.subscribe()
+    await link.start()
+    try:
+        yield ctx, link, follower
+    finally:
+        await link.stop()
+
+
 def test_lease_events_become_nodes_with_pod_cidrs(tmp_path: Path) -> None:
     async def scenario() -> None:
-        ctx = NetdContext(config=Config(), bus=EventBus(), state_dir=tmp_path)
-        link = RegistryLink(ctx)
-        follower = ctx.bus.subscribe()
-        await link.start()
-        try:
+        async with running_link(tmp_path) as (ctx, link, follower):
             master = {n.name: n for n in link.known_nodes()}[MASTER_NAME]
             assert master.address == IPv4Address("10.0.0.1")
             assert master.pod_cidr == IPv4Network("10.244.0.0/24")
@@ -60,8 +72,6 @@ def test_lease_events_become_nodes_with_pod_cidrs(tmp_path: Path) -> None:
             assert released.node.name == "node-3" and released.node.address is None
             # The pod slice stays with the node: it is the node's, not the lease's.
             assert released.node.pod_cidr == IPv4Network("10.244.3.0/24")
-        finally:
-            await link.stop()
 
     asyncio.run(scenario())
     # Durable: another process (the CLI) sees the node after the daemon stopped.
@@ -75,19 +85,13 @@ def test_lease_events_become_nodes_with_pod_cidrs(tmp_path: Path) -> None:
 
 def test_a_refused_event_is_counted_and_the_link_keeps_going(tmp_path: Path) -> None:
     async def scenario() -> int:
-        ctx = NetdContext(config=Config(), bus=EventBus(), state_dir=tmp_path)
-        link = RegistryLink(ctx)
-        follower = ctx.bus.subscribe()
-        await link.start()
-        try:
+        async with running_link(tmp_path) as (ctx, link, follower):
             # The master's own name offered to a DHCP client: the registry must refuse it.
             ctx.bus.publish(_lease(LeaseChange.GRANTED, "b8:27:eb:00:00:09", "10.0.0.9", MASTER_NAME))
             ctx.bus.publish(_lease(LeaseChange.GRANTED, "b8:27:eb:00:00:04", "10.0.0.8", "node-4"))
             event = await _next_node_event(follower)
             assert event.node.name == "node-4"
             return link.failures
-        finally:
-            await link.stop()
 
     assert asyncio.run(scenario()) == 1
 
@@ -95,19 +99,13 @@ def test_a_refused_event_is_counted_and_the_link_keeps_going(tmp_path: Path) -> 
 def test_a_run_of_refused_events_is_counted_but_logged_ten_lines_a_minute(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> int:
-        ctx = NetdContext(config=Config(), bus=EventBus(), state_dir=tmp_path)
-        link = RegistryLink(ctx)
-        follower = ctx.bus.subscribe()
-        await link.start()
-        try:
+        async with running_link(tmp_path) as (ctx, link, follower):
             for n in range(50):  # each asks for the master's name: each refused
                 ctx.bus.publish(_lease(LeaseChange.GRANTED, f"b8:27:eb:00:01:{n:02x}",
                                        f"10.0.1.{n + 10}", MASTER_NAME))
             ctx.bus.publish(_lease(LeaseChange.GRANTED, "b8:27:eb:00:00:04", "10.0.0.8", "node-4"))
             assert (await _next_node_event(follower)).node.name == "node-4"
             return link.failures
-        finally:
-            await link.stop()
 
     with caplog.at_level(logging.WARNING, logger="netd.registry_link"):
         assert asyncio.run(scenario()) == 50
@@ -117,11 +115,7 @@ def test_a_run_of_refused_events_is_counted_but_logged_ten_lines_a_minute(
 
 def test_a_node_forgotten_by_another_process_is_published_as_removed(tmp_path: Path) -> None:
     async def scenario() -> None:
-        ctx = NetdContext(config=Config(), bus=EventBus(), state_dir=tmp_path)
-        link = RegistryLink(ctx, poll_interval=0.05)
-        follower = ctx.bus.subscribe()
-        await link.start()
-        try:
+        async with running_link(tmp_path, poll_interval=0.05) as (ctx, link, follower):
             ctx.bus.publish(_lease(LeaseChange.GRANTED, "b8:27:eb:00:00:03", "10.0.0.7", "node-3"))
             ctx.bus.publish(_lease(LeaseChange.GRANTED, "b8:27:eb:00:00:05", "10.0.0.9", "node-5"))
             seen = {(await _next_node_event(follower)).node.name for _ in range(2)}
@@ -134,8 +128,6 @@ def test_a_node_forgotten_by_another_process_is_published_as_removed(tmp_path: P
             await asyncio.sleep(0.3)
             assert [e for e in _drain(follower) if isinstance(e, NodeEvent)] == []
             assert {n.name for n in link.known_nodes()} == {MASTER_NAME, "node-5"}
-        finally:
-            await link.stop()
 
     asyncio.run(scenario())
 
@@ -220,11 +212,7 @@ def test_a_burst_of_lease_events_is_recorded_in_one_transaction(tmp_path: Path) 
     """Events published in one DHCP group commit after another gather for GATHER_SECONDS and
     share one registry transaction (one fsync); each batch stamps its rows with one time."""
     async def scenario() -> None:
-        ctx = NetdContext(config=Config(), bus=EventBus(), state_dir=tmp_path)
-        link = RegistryLink(ctx, gather=0.2)
-        follower = ctx.bus.subscribe()
-        await link.start()
-        try:
+        async with running_link(tmp_path, gather=0.2) as (ctx, link, follower):
             for n in range(1, 41):
                 ctx.bus.publish(_lease(LeaseChange.GRANTED, f"b8:27:eb:00:01:{n:02x}",
                                        f"10.0.0.{100 + n}", f"node-{n}"))
@@ -232,8 +220,6 @@ def test_a_burst_of_lease_events_is_recorded_in_one_transaction(tmp_path: Path) 
                     await asyncio.sleep(0.01)
             seen = {(await _next_node_event(follower)).node.name for _ in range(40)}
             assert seen == {f"node-{n}" for n in range(1, 41)}
-        finally:
-            await link.stop()
 
     asyncio.run(scenario())
     conn = registry.open_registry(tmp_path)
