@@ -1,9 +1,12 @@
-"""Lease events reach the daemon's bus (granted, renewed, released) from real exchanges."""
+"""Lease events reach the daemon's bus (granted, renewed, released) from real exchanges; and
+a flood that hits an engine bug is counted and logged ten times, not once per packet."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -85,3 +88,40 @@ def test_compaction_while_serving_keeps_every_lease(lab: Lab, tmp_path: Path) ->
     for n, address in got.items():
         again = run_udhcpc_once(lab, f"{lab.prefix}-c{n}", tmp_path, "-r", address)
         assert f"lease of {address} obtained" in again.stderr, again.stderr
+
+
+BUGGY_FLOOD = r"""
+import socket, sys
+sys.path.insert(0, sys.argv[1])
+from dhcpt_packets import client_packet, mac
+from netd.dhcp import options as opt
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for n in range(100):  # chaddr 02:00:00:99:..: the runner's injected bug fires on each
+    sock.sendto(client_packet(opt.DISCOVER, mac(0x990000 + n), xid=n).to_wire(), ("10.0.0.1", 67))
+"""
+
+
+def test_a_flood_that_hits_an_engine_bug_is_counted_and_logged_ten_times(
+        lab: Lab, tmp_path: Path) -> None:
+    """The server's one catch-all: it keeps serving, counts every failure, and a flood costs
+    ten tracebacks, not one per packet (the bug is injected by the runner)."""
+    config = lab.write_config("  dhcp_range: [10.0.0.10, 10.0.0.20]\n")
+    events = tmp_path / "events.jsonl"
+    log = tmp_path / "events.err"
+    runner = lab.spawn(lab.server_ns, [PYTHON, str(Path(__file__).with_name("dhcpt_events.py")),
+                                       str(config), str(lab.state_dir), str(events)], log,
+                       env={"DHCPT_ENGINE_BUG": "1"})
+    wait_for(events, "^ready", 20)
+    flooder = lab.add_client(99)
+    lab.ns_run(flooder, "ip", "addr", "add", "10.0.0.99/24", "dev", "eth0")
+    lab.ns_run(flooder, PYTHON, "-c", BUGGY_FLOOD, str(Path(__file__).parent), timeout=60)
+    result = run_udhcpc_once(lab, lab.add_client(1), tmp_path)  # still serving
+    assert "obtained" in result.stderr, result.stderr
+    os.killpg(runner.pid, signal.SIGTERM)
+    assert runner.wait(timeout=15) == 0
+    output = log.read_text()
+    counters = re.search(r"DHCP counters: (\{.*?\})", output)
+    assert counters is not None, output
+    assert ast.literal_eval(counters.group(1))["errors"] == 100
+    assert output.count("DHCP engine failed on") == 10
+    assert output.count("RuntimeError: injected bug") == 10  # each with its traceback
