@@ -1,3 +1,9 @@
-"""The Pi cluster appliance: config, registry, CLI, master daemon, web page."""
+"""The appliance's faces: the `appliance` command, the master daemon, the web page, the Kubernetes adapter.
 
-__version__ = "0.1.0"
+Everything below them lives in the services (netd, provisioning, images, the lab),
+hardware and the foundation (errors, config, registry, records).
+"""
+
+from foundation import __version__
+
+__all__ = ["__version__"]

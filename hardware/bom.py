@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.errors import UsageError
+from foundation.errors import UsageError
 
 PRICES_AS_OF = "2025-10"
 MAX_NODES = 47  # the largest common unmanaged switch has 48 ports, one stays free

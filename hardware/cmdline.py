@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from appliance.errors import ConfigError
+from foundation.errors import ConfigError
 
 CGROUP_ARGS = ("cgroup_enable=memory", "cgroup_memory=1")
 """What the memory cgroup needs on Raspberry Pi kernels (kubelet refuses to start without it)."""

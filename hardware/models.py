@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from appliance.errors import UsageError
+from foundation.errors import UsageError
 
 
 class MalformedRevision(UsageError):

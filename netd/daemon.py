@@ -18,9 +18,9 @@ import signal
 from pathlib import Path
 from types import ModuleType
 
-from appliance.config_model import Config
-from appliance.errors import EnvironmentProblem, UsageError
-from netd.events import EventBus
+from foundation.config.model import Config
+from foundation.errors import EnvironmentProblem, UsageError
+from netd.bus import EventBus
 from netd.registry_link import RegistryLink
 from netd.service import NetdContext, Service
 
@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 SERVICE_MODULES = {
     "dhcp": "netd.dhcp.service",
     "dns": "netd.dns.service",
-    "nat": "netd.nat",
-    "routes": "netd.routes",
-    "api": "netd.api",
+    "nat": "netd.nat.service",
+    "routes": "netd.routes.service",
+    "api": "netd.api.service",
 }
 """Service name (as `--only` spells it) -> module exposing `create(ctx) -> Service`."""
 
@@ -122,7 +122,7 @@ async def serve(config: Config, state_dir: Path, only: str | None) -> None:
 
 def run(config_path: Path, state_dir: Path, only: str | None) -> None:
     """Load cluster.yaml and serve in the foreground."""
-    from appliance.config import load_config
+    from foundation.config import load_config
 
     config = load_config(config_path)
     asyncio.run(serve(config, state_dir, only))

@@ -28,8 +28,9 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address, IPv4Network
 
-from appliance import registry
-from netd.events import LeaseEvent, NodeChange, NodeEvent, NodeRecord, Resync
+from foundation import registry
+from foundation.records import LeaseEvent, NodeChange, NodeEvent, NodeRecord
+from netd.bus import Resync
 from netd.quiet_log import QuietWarning
 from netd.service import NetdContext
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from appliance.config_model import Config
-from netd.events import EventBus, NodeRecord
+from foundation.config.model import Config
+from foundation.records import NodeRecord
+from netd.bus import EventBus
 
 
 def _no_nodes() -> list[NodeRecord]:

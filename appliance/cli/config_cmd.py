@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from appliance.config import ConfigInvalid, default_config_text, load_config
-from appliance.errors import UsageError
+from foundation.config import ConfigInvalid, default_config_text, load_config
+from foundation.errors import UsageError
 
 
 @click.group()

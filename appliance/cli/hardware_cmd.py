@@ -8,7 +8,7 @@ import json
 
 import click
 
-from appliance.errors import UsageError
+from foundation.errors import UsageError
 from hardware.bom import BOARDS, bill_of_materials, to_json
 from hardware.models import (
     cpuinfo_revision,

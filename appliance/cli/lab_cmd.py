@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from hardware.lab import control, lab, preflight, rootfs
-from hardware.lab.labconfig import default_dirs
+from hardware.lab import control, lifecycle, preflight, rootfs
+from hardware.lab.state import default_dirs
 from hardware.lab.status import lab_status
 
 
@@ -44,7 +44,7 @@ def up_cmd(nodes: int, config: Path | None, addressing: str, fresh: bool, no_dae
            netd_only: str | None, wait: float, web_port: int) -> None:
     """Bring the lab up (refused if one is running)."""
     started = time.monotonic()
-    lab.up(default_dirs(), nodes=nodes, addressing=addressing, config=config, fresh=fresh,
+    lifecycle.up(default_dirs(), nodes=nodes, addressing=addressing, config=config, fresh=fresh,
            daemon=not no_daemon, netd_only=netd_only, wait=wait, web_port=web_port, say=_say)
     _say(f"ready in {time.monotonic() - started:.1f} s; try: appliance lab status")
 
@@ -53,7 +53,7 @@ def up_cmd(nodes: int, config: Path | None, addressing: str, fresh: bool, no_dae
 def down_cmd() -> None:
     """Remove every namespace, link, mount and process of the lab (disks are kept)."""
     started = time.monotonic()
-    had = lab.down(default_dirs())
+    had = lifecycle.down(default_dirs())
     _say(f"lab down in {time.monotonic() - started:.1f} s" if had else "no lab was running")
 
 

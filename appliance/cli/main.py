@@ -13,7 +13,7 @@ import traceback
 import click
 
 from appliance import __version__
-from appliance.errors import ApplianceError
+from foundation.errors import ApplianceError
 
 
 class ApplianceGroup(click.Group):

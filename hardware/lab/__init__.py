@@ -18,7 +18,7 @@ Modules: `topology` (pure names/MACs/addresses), `rootfs` (mmdebstrap root,
 cached), `plumbing` (ip batches, setns sockets, /proc), `nodes` (power on/off,
 nsenter), `services` (home, internet, master processes), `supervise` (the
 master daemon's supervisor), `webforward` (host port → master page),
-`labconfig` (dirs, state record, the master's cluster.yaml, the lab key),
-`preflight` (one-line errors with fixes), `lab` (up/down), `status`,
+`state` (dirs, state record, the lab key), `master_config` (the master's cluster.yaml),
+`preflight` (one-line errors with fixes), `lifecycle` (up/down), `status`,
 `control` (exec/link/power/ssh), `testing` (helpers for pytest fixtures).
 """

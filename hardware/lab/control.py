@@ -14,11 +14,11 @@ from pathlib import Path
 
 import yaml
 
-from appliance.errors import EnvironmentProblem, UsageError
+from foundation.errors import EnvironmentProblem, UsageError
 from hardware.lab import nodes as boards
 from hardware.lab import plumbing, services
 from hardware.lab import topology as t
-from hardware.lab.labconfig import LabDirs, LabRecord, ensure_key, load_record
+from hardware.lab.state import LabDirs, LabRecord, ensure_key, load_record
 from hardware.lab.status import board_address, wait_for_ssh
 
 INFRASTRUCTURE = {"master": t.MASTER_NS, "home": t.HOME_NS, "internet": t.INTERNET_NS, "switch": t.SWITCH_NS}

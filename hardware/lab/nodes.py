@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
 from hardware.lab import plumbing
 from hardware.lab import topology as t
 from hardware.lab.topology import LabPlan, NodePlan

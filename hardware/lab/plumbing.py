@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
 
 NETNS_DIR = Path("/run/netns")
 """Where `ip netns` keeps its named namespaces."""

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
 
 TOOLS: tuple[tuple[str, str], ...] = (
     ("ip", "iproute2"),

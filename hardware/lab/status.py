@@ -16,7 +16,7 @@ from typing import Any
 from hardware.lab import nodes as boards
 from hardware.lab import plumbing, services
 from hardware.lab import topology as t
-from hardware.lab.labconfig import LabDirs, LabRecord, load_record
+from hardware.lab.state import LabDirs, LabRecord, load_record
 
 
 def board_address(plan: t.LabPlan, node: t.NodePlan) -> str | None:

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hardware.lab import control, lab, plumbing, services
+from hardware.lab import control, lifecycle, plumbing, services
 from hardware.lab import nodes as boards
 from hardware.lab import topology as t
-from hardware.lab.labconfig import LabDirs, default_dirs, load_record
+from hardware.lab.state import LabDirs, default_dirs, load_record
 from hardware.lab.status import board_address, lab_status
 
 T = TypeVar("T")
@@ -170,28 +170,28 @@ class LabManager:
         record = load_record(self.dirs)
         addressing = self.addressing or default_addressing()
         if record is not None and (record.nodes, record.addressing) != (self.nodes, addressing):
-            lab.down(self.dirs)  # someone's lab of another shape: tests need theirs
+            lifecycle.down(self.dirs)  # someone's lab of another shape: tests need theirs
             record = None
         if record is None or record.phase != "running":
             self.started_here = True
             try:
-                lab.up(self.dirs, nodes=self.nodes, addressing=addressing, fresh=True,
+                lifecycle.up(self.dirs, nodes=self.nodes, addressing=addressing, fresh=True,
                        say=lambda message: None)
             except BaseException:
                 # Tests clean up even when they fail: no half-booted lab is left for the next
                 # test (it would try again) or for the machine (consoles are in the error).
-                lab.down(self.dirs)
+                lifecycle.down(self.dirs)
                 raise
         return LabHandle(self.dirs)
 
     def suspend(self) -> None:
         """Take the lab down (if any) so a test can have the machine to itself."""
-        lab.down(self.dirs)
+        lifecycle.down(self.dirs)
 
     def close(self) -> None:
         """End of session: remove the lab this session made."""
         if self.started_here:
-            lab.down(self.dirs)
+            lifecycle.down(self.dirs)
 
 
 def shell_quote(argv: list[str]) -> str:

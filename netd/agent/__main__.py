@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from appliance.errors import ApplianceError
+from foundation.errors import ApplianceError
 from netd.agent.client import check_master_url
 from netd.agent.runner import Agent, AgentOptions
 from netd.cni import CNI_CONF_DIR

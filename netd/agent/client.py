@@ -6,7 +6,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from appliance.errors import ApplianceError, UsageError
+from foundation.errors import ApplianceError, UsageError
 from netd.agent.protocol import (
     API_PREFIX,
     MAX_BODY,

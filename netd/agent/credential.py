@@ -13,23 +13,19 @@ import os
 import stat
 from pathlib import Path
 
-from appliance.errors import ConfigError
-from netd.agent.protocol import AgentCredential, parse_bearer
+from foundation.errors import ConfigError
+from foundation.records import AGENT_CREDENTIAL_FILE, AgentCredential
+from netd.agent.protocol import parse_bearer
 from netd.cni import write_atomically
 
-CREDENTIAL_FILE = "credential"
-
-
-def credential_file_text(credential: AgentCredential) -> str:
-    """The file's content for `credential`."""
-    return json.dumps({"node": credential.node, "credential": credential.secret}) + "\n"
+CREDENTIAL_FILE = AGENT_CREDENTIAL_FILE
 
 
 def write_credential(state_dir: Path, credential: AgentCredential) -> Path:
     """Write the credential file (0600) atomically; returns its path."""
     path = state_dir / CREDENTIAL_FILE
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_atomically(path, credential_file_text(credential), mode=0o600)
+    write_atomically(path, credential.file_text(), mode=0o600)
     return path
 
 

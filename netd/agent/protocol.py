@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from appliance.errors import ApplianceError
-from netd.routes_plan import PodRoute
+from foundation.errors import ApplianceError
+from foundation.records import AgentCredential
+from netd.routes.plan import PodRoute
 
 API_PREFIX = "/api/v1/agent"
 MAX_BODY = 64 * 1024
@@ -31,21 +32,6 @@ _SECRET = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 class ProtocolError(ApplianceError, ValueError):
     """A message of the agent API is malformed; the text says which field."""
-
-
-@dataclass(frozen=True)
-class AgentCredential:
-    """A node agent's credential (the master keeps only a hash of `secret`)."""
-
-    node: str
-    """The node it belongs to."""
-    secret: str
-    """The random secret (URL-safe base64 text)."""
-
-    @property
-    def bearer(self) -> str:
-        """The `Authorization: Bearer` token."""
-        return f"{self.node}.{self.secret}"
 
 
 def parse_bearer(header: str | None) -> AgentCredential | None:

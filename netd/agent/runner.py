@@ -22,13 +22,13 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from appliance import __version__
-from appliance.errors import ApplianceError
+from foundation import __version__
+from foundation.errors import ApplianceError
 from netd.agent.client import CredentialRejected, MasterClient
 from netd.agent.credential import read_credential
 from netd.agent.protocol import AgentConfig, ProtocolError, Report, config_to_json, parse_config
 from netd.cni import CNI_CONF_DIR, write_atomically, write_cni_config
-from netd.route_keeper import RouteKeeper
+from netd.routes.keeper import RouteKeeper
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from ipaddress import IPv4Address
 
+from foundation.records import LeaseChange, LeaseEvent
 from netd.dhcp import leases, replies
 from netd.dhcp import options as opt
 from netd.dhcp.leases import Client, LeaseTable, identity_key
@@ -43,7 +44,6 @@ from netd.dhcp.model import (
 )
 from netd.dhcp.pool import Subnet, ip_bytes, ip_int, ip_text
 from netd.dhcp.wire import BOOTREQUEST, ZERO_IP, Packet
-from netd.events import LeaseChange, LeaseEvent
 from netd.quiet_log import QuietWarning
 
 log = logging.getLogger(__name__)

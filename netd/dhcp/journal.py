@@ -25,7 +25,7 @@ import re
 import zlib
 from pathlib import Path
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
 from netd.dhcp.model import LeaseRecord
 
 log = logging.getLogger(__name__)

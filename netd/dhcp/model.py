@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
-from appliance.config_model import Config
+from foundation.config.model import Config
+from foundation.records import LeaseEvent
 from netd.dhcp.options import from_colon_hex
 from netd.dhcp.pool import Pool, Subnet, ip_int
 from netd.dhcp.wire import Packet
-from netd.events import LeaseEvent
 
 
 @dataclass(frozen=True)

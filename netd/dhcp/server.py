@@ -26,7 +26,8 @@ from collections import Counter
 from collections.abc import Callable
 from ipaddress import IPv4Address
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
+from foundation.records import LeaseEvent
 from netd.dhcp.engine import Engine
 from netd.dhcp.journal import Journal
 from netd.dhcp.model import (
@@ -42,7 +43,6 @@ from netd.dhcp.model import (
 )
 from netd.dhcp.rawlink import LinkSender, Prober, udp_datagram
 from netd.dhcp.wire import MalformedPacket, parse
-from netd.events import LeaseEvent
 from netd.quiet_log import QuietWarning
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from appliance.errors import ApplianceError
-
 BOOTREQUEST = 1
 BOOTREPLY = 2
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
@@ -32,7 +30,7 @@ OPT_OVERLOAD = 52
 ZERO_IP = b"\0\0\0\0"
 
 
-class MalformedPacket(ApplianceError, ValueError):
+class MalformedPacket(ValueError):
     """Bytes that are not a well-formed DHCPv4 message (the only error `parse` raises)."""
 
 

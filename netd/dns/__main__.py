@@ -18,9 +18,10 @@ import sys
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from appliance.config_model import ClusterSection, Config, NetworkSection
+from foundation.config.model import ClusterSection, Config, NetworkSection
+from foundation.records import NodeRecord
+from netd.bus import EventBus
 from netd.dns.service import DnsService, DnsSettings
-from netd.events import EventBus, NodeRecord
 from netd.service import NetdContext
 
 

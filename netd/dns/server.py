@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
 from netd.dns.forwarder import Forwarder
 from netd.dns.handler import Forward, QueryHandler, Reply
 from netd.quiet_log import QuietWarning

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from foundation.records import NodeEvent
+from netd.bus import Event, Resync
 from netd.dns.cache import AnswerCache
 from netd.dns.forwarder import Forwarder, UpstreamSource, default_resolv_conf
 from netd.dns.handler import QueryHandler
 from netd.dns.server import DnsServer
 from netd.dns.zone import Zone, ZoneSettings
-from netd.events import Event, NodeEvent, Resync
 from netd.service import NetdContext
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from ipaddress import IPv4Address, IPv4Network
 
 from dnslib import NS, PTR, QTYPE, RCODE, RR, SOA, A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 
-from appliance.config_model import Config
-from netd.events import NodeChange, NodeEvent, NodeRecord
+from foundation.config.model import Config
+from foundation.records import NodeChange, NodeEvent, NodeRecord
 
 Labels = tuple[bytes, ...]
 CLASS_IN = 1

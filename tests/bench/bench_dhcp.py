@@ -218,9 +218,9 @@ class Ours(Server):
 NOPROBE_RUNNER = """
 import asyncio, logging, signal, sys
 from pathlib import Path
-from appliance.config import load_config
+from foundation.config import load_config
 from netd.dhcp.service import DhcpSettings, create
-from netd.events import EventBus
+from netd.bus import EventBus
 from netd.service import NetdContext
 
 async def main():

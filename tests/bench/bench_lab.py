@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hardware.lab import lab, plumbing, services
-from hardware.lab.labconfig import default_dirs, load_record
+from hardware.lab import lifecycle, plumbing, services
+from hardware.lab.state import default_dirs, load_record
 from hardware.lab.topology import PREFIX
 
 
@@ -47,14 +47,14 @@ def one_round(nodes: int, addressing: str) -> dict[str, float]:
     """Up (fresh disks) until SSH, measure memory, down; return the timings."""
     dirs = default_dirs()
     started = time.monotonic()
-    lab.up(dirs, nodes=nodes, addressing=addressing, fresh=True, wait=120, say=lambda m: None)
+    lifecycle.up(dirs, nodes=nodes, addressing=addressing, fresh=True, wait=120, say=lambda m: None)
     up_seconds = time.monotonic() - started
     time.sleep(5)  # let boards settle to idle
     record = load_record(dirs)
     assert record is not None
     memory = [board_memory_kib(n.namespace) for n in record.plan().nodes]
     started = time.monotonic()
-    lab.down(dirs)
+    lifecycle.down(dirs)
     down_seconds = time.monotonic() - started
     return {
         "up": up_seconds, "down": down_seconds,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,9 +22,11 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from appliance import registry
-from appliance.registry import leases
-from netd.events import LeaseChange, LeaseEvent
+from foundation import registry
+from foundation.records import LeaseChange, LeaseEvent
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "foundation" / "registry"))
+import lease_oracle  # noqa: E402
 
 POD = IPv4Network("10.244.0.0/16")
 BATCH = 100
@@ -105,7 +108,7 @@ def compare_paths(count: int) -> None:
     print(f"\n{count} events in batches of {DAEMON_BATCH}, CPU us per event (wall us in brackets)")
     print(f"{'':32}{'one by one':>18}{'batched path':>18}{'CPU speed-up':>14}")
     for label, mask, renew in cases:
-        old = bench_paths(count, mask, renew, leases.record_lease_events_one_by_one)
+        old = bench_paths(count, mask, renew, lease_oracle.record_lease_events_one_by_one)
         new = bench_paths(count, mask, renew, registry.record_lease_events)
         assert old[2] == new[2], f"{label}: the two paths left different tables or results"
         print(f"{label:32}{_us(count, old):>18}{_us(count, new):>18}{old[0] / new[0]:>13.1f}x")

@@ -20,9 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from netd.kernel_routes import KernelRoutes  # noqa: E402
-from netd.route_keeper import RouteKeeper  # noqa: E402
-from netd.routes_plan import PodRoute, plan_routes  # noqa: E402
+from netd.routes.keeper import RouteKeeper  # noqa: E402
+from netd.routes.kernel import KernelRoutes  # noqa: E402
+from netd.routes.plan import PodRoute, plan_routes  # noqa: E402
 
 
 def wanted(nodes: int) -> set[PodRoute]:

@@ -13,14 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hardware.doctor import run_checks, to_json
-from hardware.doctor.remote import (
-    PAYLOAD_MODULES,
-    REMOTE_COMMAND,
-    DoctorReportError,
-    parse_report,
-    payload_tar,
-)
+from hardware.doctor.report import REMOTE_COMMAND, DoctorReportError, parse_report
 from hardware.doctor.snapshot import Snapshot
+from provisioning.payload import DOCTOR
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # like a fresh node: Debian's python3 (+ python3-yaml), no appliance
 
@@ -31,8 +26,8 @@ def test_payload_alone_runs_the_doctor(tmp_path: Path) -> None:
                            cwd="/", check=False) if Path(SYSTEM_PYTHON).exists() else None
     if probe is None or "No module named 'hardware'" not in probe.stderr:
         pytest.skip(f"needs {SYSTEM_PYTHON} with python3-yaml and without the appliance installed")
-    with tarfile.open(fileobj=io.BytesIO(payload_tar()), mode="r:gz") as archive:
-        assert sorted(archive.getnames()) == sorted(PAYLOAD_MODULES)
+    with tarfile.open(fileobj=io.BytesIO(DOCTOR.tar()), mode="r:gz") as archive:
+        assert sorted(archive.getnames()) == sorted(DOCTOR.modules)
         archive.extractall(tmp_path, filter="data")
     command = REMOTE_COMMAND.split()
     assert command[0] == "python3"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.errors import UsageError
+from foundation.errors import UsageError
 from hardware.bom import BOARDS, bill_of_materials, to_json
 
 

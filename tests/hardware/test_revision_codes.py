@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.errors import UsageError
+from foundation.errors import UsageError
 from hardware.models import (
     MalformedMac,
     MalformedRevision,

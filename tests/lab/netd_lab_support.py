@@ -6,7 +6,7 @@
   board's network namespace is a named one on the host), so polling costs
   a netlink dump, not a process start.
 - Agents are installed the way provisioning will: the payload tar of
-  netd.agent.payload unpacked in AGENT_HOME, a credential issued on the
+  provisioning.payload.AGENT unpacked in AGENT_HOME, a credential issued on the
   master and written into the board's AGENT_STATE_DIR, then started
   detached inside the board.
 - Pods are network namespaces inside a board attached by the real CNI
@@ -27,23 +27,20 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from appliance import registry
-from appliance.registry import NodeRow
+from foundation import registry
+from foundation.registry import NodeRow
 from hardware.lab import nodes as boards
 from hardware.lab import plumbing
 from hardware.lab.testing import LabHandle
 from netd.agent.credential import write_credential
-from netd.agent.payload import (
-    AGENT_COMMAND,
-    AGENT_HOME,
-    AGENT_STATE_DIR,
-    IMPORT_CHECK,
-    payload_tar,
-)
-from netd.api import AGENT_API_PORT, issue_agent_credential
+from netd.api.service import AGENT_API_PORT
 from netd.cni import CNI_CONF_DIR, CONFLIST_NAME, LOOPBACK_NAME
-from netd.routes_plan import RTPROT_APPLIANCE
+from netd.routes.plan import RTPROT_APPLIANCE
+from provisioning.credentials import issue_agent_credential
+from provisioning.payload import AGENT, AGENT_STATE_DIR, IMPORT_CHECK
 
+AGENT_HOME = AGENT.home
+AGENT_COMMAND = AGENT.command
 AGENT_PID_FILE = "/run/appliance-agent.pid"
 AGENT_LOG = "/var/log/appliance-agent.log"
 CNI_BIN = "/usr/lib/cni"
@@ -106,10 +103,10 @@ class Agent:
 
 def install_agent(lab: LabHandle, board: str, node: str) -> dict[str, str]:
     """Unpack the payload in AGENT_HOME, check it imports alone, write the credential; return the import map."""
-    payload = base64.b64encode(payload_tar()).decode("ascii")
+    payload = base64.b64encode(AGENT.tar()).decode("ascii")
     lab.run(board, f"rm -rf {AGENT_HOME} && mkdir -p {AGENT_HOME} && base64 -d | tar -xz -C {AGENT_HOME}",
             input=payload)
-    checked = lab.run(board, ["python3", "-I", "-c", IMPORT_CHECK, AGENT_HOME])
+    checked = lab.run(board, ["python3", "-I", "-c", IMPORT_CHECK, AGENT_HOME, AGENT.entry_module])
     loaded: dict[str, str] = json.loads(checked.stdout)
     # Provisioning's job, done here by hand: issue the node's credential on the master (only a
     # hash stays in the registry) and write it into the board's agent state directory.

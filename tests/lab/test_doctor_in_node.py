@@ -2,7 +2,7 @@
 
 The board's root is a plain Debian root (python3, python3-yaml, iptables)
 without the appliance installed, so the test copies the doctor's modules into
-the board's /tmp (`hardware.doctor.remote.payload_tar`) and runs
+the board's /tmp (`provisioning.payload.DOCTOR`) and runs
 `python3 -m hardware.doctor -o json` there, the way provisioning runs it over
 SSH. Every expectation is read on the board with ordinary commands,
 independently of the doctor.
@@ -14,8 +14,9 @@ import base64
 
 import pytest
 
-from hardware.doctor.remote import REMOTE_COMMAND, parse_report, payload_tar
+from hardware.doctor.report import REMOTE_COMMAND, parse_report
 from hardware.lab.testing import LabHandle
+from provisioning.payload import DOCTOR
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
@@ -28,7 +29,7 @@ def _board(lab: LabHandle, command: str) -> str:
 
 
 def test_doctor_reports_the_board_honestly(lab: LabHandle) -> None:
-    payload = base64.b64encode(payload_tar()).decode("ascii")
+    payload = base64.b64encode(DOCTOR.tar()).decode("ascii")
     lab.run(BOARD, f"rm -rf {WHERE} && mkdir -p {WHERE} && base64 -d | tar -xz -C {WHERE}", input=payload)
     try:
         result = lab.run(BOARD, f"cd {WHERE} && {REMOTE_COMMAND}", check=False, timeout=60)

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.errors import ConfigError, UsageError
+from foundation.errors import ConfigError, UsageError
 from hardware.lab import control
 from hardware.lab import topology as t
-from hardware.lab.labconfig import LabDirs, lan_settings
+from hardware.lab.master_config import lan_settings
+from hardware.lab.state import LabDirs
 from hardware.lab.status import parse_ptr_answers
 
 

@@ -163,8 +163,8 @@ def test_down_after_a_sigkilled_up(lab_manager: LabManager) -> None:
 
 
 def test_a_stale_record_after_a_reboot_does_not_block_up(lab_manager: LabManager) -> None:
-    from hardware.lab import lab as lab_ops
-    from hardware.lab.labconfig import save_record
+    from hardware.lab import lifecycle as lab_ops
+    from hardware.lab.state import save_record
 
     lab_manager.suspend()
     record = lab_ops.up(lab_manager.dirs, nodes=1, addressing="static", say=lambda m: None)

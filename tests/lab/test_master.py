@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from hardware.lab import lab as lab_ops
+from hardware.lab import lifecycle as lab_ops
 from hardware.lab import plumbing, services
 from hardware.lab import topology as t
 from hardware.lab.testing import LabHandle, LabManager

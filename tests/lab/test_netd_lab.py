@@ -47,13 +47,13 @@ from netd_lab_support import (
     uplink_address,
 )
 
-from appliance import registry
+from foundation import registry
 from hardware.lab import nodes as boards
 from hardware.lab import plumbing, services
 from hardware.lab import topology as t
 from hardware.lab.testing import LabHandle, LabManager, wait_for
-from netd.agent.payload import AGENT_MODULES
-from netd.nat_render import TABLE_FAMILY, TABLE_NAME
+from netd.nat.render import TABLE_FAMILY, TABLE_NAME
+from provisioning.payload import AGENT
 
 pytestmark = [
     pytest.mark.lab,
@@ -62,7 +62,7 @@ pytestmark = [
 ]
 
 DOMAIN = "cluster.home"
-"""The lab master's cluster.domain (hardware.lab.labconfig.default_config)."""
+"""The lab master's cluster.domain (hardware.lab.master_config.default_config)."""
 
 
 def _dig(lab: LabHandle, where: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -241,7 +241,7 @@ def pods(netd_lab: LabHandle) -> Iterator[Pods]:
 
 def test_agent_payload_imports_alone_on_the_boards_python(pods: Pods) -> None:
     for board, loaded in pods.imports.items():
-        assert payload_files(loaded) == set(AGENT_MODULES), board
+        assert payload_files(loaded) == set(AGENT.modules), board
 
 
 def test_pod_on_node_1_pings_pod_on_node_3(pods: Pods) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
 from hardware.lab import preflight
 
 

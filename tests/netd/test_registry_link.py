@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance import registry
-from appliance.config_model import Config
-from netd.events import EventBus, LeaseChange, LeaseEvent, NodeChange, NodeEvent, NodeRecord
+from foundation import registry
+from foundation.config.model import Config
+from foundation.records import LeaseChange, LeaseEvent, NodeChange, NodeEvent, NodeRecord
+from netd.bus import EventBus
 from netd.registry_link import (
     MASTER_NAME,
     KnownNodes,

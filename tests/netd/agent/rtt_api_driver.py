@@ -8,8 +8,10 @@ import logging
 import sys
 from pathlib import Path
 
-from appliance.config_model import Config
-from netd.api import AgentApiServer, ApiSettings, RegistryBackend, create_app
+from foundation.config.model import Config
+from netd.api.backend import RegistryBackend
+from netd.api.blueprint import ApiSettings, create_app
+from netd.api.server import AgentApiServer
 
 
 def main() -> None:

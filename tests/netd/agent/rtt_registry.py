@@ -5,9 +5,9 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from appliance import registry
-from appliance.registry import NodeRole, NodeRow, NodeState
-from appliance.registry.nodes import insert_node
+from foundation import registry
+from foundation.registry import NodeRole, NodeRow, NodeState
+from foundation.registry.nodes import insert_node
 
 POD_CIDR = IPv4Network("10.244.0.0/16")
 

@@ -12,17 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtt_registry import make_registry
 
-from appliance import registry
-from appliance.config_model import Config
-from appliance.errors import RegistryError
+from foundation import registry
+from foundation.config.model import Config
+from foundation.errors import RegistryError
 from netd.agent.protocol import AgentCredential, Report, parse_config, report_to_json
-from netd.api import (
-    AgentApiServer,
-    ApiSettings,
-    RegistryBackend,
-    create_app,
-    issue_agent_credential,
-)
+from netd.api.backend import RegistryBackend
+from netd.api.blueprint import ApiSettings, create_app
+from netd.api.server import AgentApiServer
+from provisioning.credentials import issue_agent_credential
 
 REPORT = report_to_json(Report(2, None, (), "0.1.0"))
 

@@ -20,11 +20,11 @@ import pytest
 from rtt_netns import VENV_PYTHON, Netns, debian_python, stop, wait_for
 from rtt_registry import make_registry
 
-from appliance import registry
+from foundation import registry
 from netd.agent.credential import write_credential
 from netd.agent.protocol import AgentCredential
-from netd.api import issue_agent_credential
 from netd.cni import CONFLIST_NAME, LOOPBACK_NAME
+from provisioning.credentials import issue_agent_credential
 
 pytestmark = pytest.mark.root
 
@@ -206,9 +206,9 @@ def test_agent_restarted_while_master_is_down_restores_its_last_routes(cluster: 
 SERVICE_CODE = """
 import asyncio, sys
 from pathlib import Path
-from appliance.config_model import Config
-from netd.api import create
-from netd.events import EventBus
+from foundation.config.model import Config
+from netd.api.service import create
+from netd.bus import EventBus
 from netd.service import NetdContext
 
 async def main():

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.errors import ConfigError
+from foundation.errors import ConfigError
 from netd.agent.credential import CREDENTIAL_FILE, read_credential, write_credential
 from netd.agent.protocol import (
     AgentConfig,
@@ -27,7 +27,7 @@ from netd.agent.protocol import (
 )
 from netd.agent.runner import Backoff
 from netd.cni import CONFLIST_NAME, LOOPBACK_NAME, render_conflist, write_cni_config
-from netd.routes_plan import PodRoute
+from netd.routes.plan import PodRoute
 
 CONFIG = AgentConfig(
     node="node-1",

@@ -16,10 +16,11 @@ import signal
 import sys
 from pathlib import Path
 
-from appliance.config import load_config
+from foundation.config import load_config
+from foundation.records import LeaseEvent
+from netd.bus import EventBus
 from netd.dhcp.model import Command, Event, PacketReceived
 from netd.dhcp.service import DhcpSettings, create
-from netd.events import EventBus, LeaseEvent
 from netd.service import NetdContext
 
 

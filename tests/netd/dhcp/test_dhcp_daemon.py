@@ -11,7 +11,7 @@ import pytest
 from dhcpt_clients import run_udhcpc_once
 from dhcpt_lab import APPLIANCE, Lab
 
-from appliance.errors import EnvironmentProblem, UsageError
+from foundation.errors import EnvironmentProblem, UsageError
 from netd import daemon
 
 

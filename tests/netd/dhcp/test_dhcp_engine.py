@@ -9,6 +9,7 @@ from ipaddress import IPv4Address
 import pytest
 from dhcpt_packets import client_packet, ip, mac, settings
 
+from foundation.records import LeaseChange
 from netd.dhcp import options as opt
 from netd.dhcp.engine import Engine
 from netd.dhcp.model import (
@@ -24,7 +25,6 @@ from netd.dhcp.model import (
 )
 from netd.dhcp.pool import ip_int
 from netd.dhcp.wire import FLAG_BROADCAST, Packet
-from netd.events import LeaseChange
 
 SID = ip("10.0.0.1")
 

@@ -6,10 +6,10 @@ from ipaddress import IPv4Address, IPv4Network
 
 from dnslib import EDNS0, QTYPE, DNSHeader, DNSQuestion, DNSRecord
 
-from appliance.config_model import ClusterSection, Config, NetworkSection
+from foundation.config.model import ClusterSection, Config, NetworkSection
+from foundation.records import NodeRecord
 from netd.dns.handler import QueryHandler
 from netd.dns.zone import Zone, ZoneSettings
-from netd.events import NodeRecord
 
 CONFIG = Config(
     cluster=ClusterSection(name="picluster", domain="cluster.home"), network=NetworkSection()

@@ -17,9 +17,10 @@ import pytest
 from dnslib import RCODE, DNSRecord
 from dnst_util import CONFIG, node, query
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
+from foundation.records import NodeChange, NodeEvent, NodeRecord
+from netd.bus import EventBus, Resync
 from netd.dns.service import DnsService, DnsSettings, create
-from netd.events import EventBus, NodeChange, NodeEvent, NodeRecord, Resync
 from netd.service import NetdContext
 
 LOCAL = IPv4Address("127.0.0.1")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dnslib import QTYPE, RCODE, DNSRecord
 from dnst_util import make_handler, make_zone, node, query
 
+from foundation.records import NodeChange, NodeEvent
 from netd.dns.handler import Reply
 from netd.dns.zone import labels_of_text
-from netd.events import NodeChange, NodeEvent
 
 
 def ask(handler, data: bytes) -> DNSRecord:  # type: ignore[no-untyped-def]

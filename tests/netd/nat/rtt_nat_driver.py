@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from appliance.config_model import Config, NatSection, NetworkSection
-from appliance.errors import ApplianceError
-from netd.events import EventBus
-from netd.nat import NatService
+from foundation.config.model import Config, NatSection, NetworkSection
+from foundation.errors import ApplianceError
+from netd.bus import EventBus
+from netd.nat.service import NatService
 from netd.service import NetdContext
 
 

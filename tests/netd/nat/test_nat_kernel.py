@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from rtt_netns import VENV_PYTHON, Netns, http_server, run, stop
 
-from appliance.errors import ApplianceError, EnvironmentProblem
-from netd.nat import apply_ruleset, nft_binary
+from foundation.errors import ApplianceError, EnvironmentProblem
+from netd.nat.nft import apply_ruleset, nft_binary
 
 pytestmark = pytest.mark.root
 
@@ -169,7 +169,7 @@ def test_missing_nft_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path
 def test_a_broken_ruleset_is_stopped_by_the_check(topo: Topology) -> None:
     # apply_ruleset runs nft in the namespace this process is in, so run it inside the master's.
     code = (
-        "from netd.nat import apply_ruleset\n"
+        "from netd.nat.nft import apply_ruleset\n"
         "try:\n apply_ruleset('table ip appliance { chain c { type filter hook nowhere priority 0; } }')\n"
         "except Exception as e: print(type(e).__name__, e)\n"
     )

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rtt_netns import Netns
 
-from appliance.errors import ConfigError
-from netd.nat_render import UplinkState, render_ruleset
+from foundation.errors import ConfigError
+from netd.nat.render import UplinkState, render_ruleset
 
 UPLINK = UplinkState("wlan0", 3, True, (IPv4Interface("192.0.2.5/24"),))
 

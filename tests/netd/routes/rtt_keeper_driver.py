@@ -10,9 +10,9 @@ import logging
 import sys
 from ipaddress import IPv4Address, IPv4Network
 
-from netd.kernel_routes import InterfaceAddress
-from netd.route_keeper import RouteKeeper
-from netd.routes_plan import PodRoute
+from netd.routes.keeper import RouteKeeper
+from netd.routes.kernel import InterfaceAddress
+from netd.routes.plan import PodRoute
 
 
 def main() -> None:

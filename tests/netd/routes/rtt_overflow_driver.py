@@ -4,7 +4,7 @@ import json
 import subprocess
 import threading
 
-from netd.netlink_events import NetlinkWatcher, Overflow, RouteChange
+from netd.netlink_watch import NetlinkWatcher, Overflow, RouteChange
 
 seen: list[str] = []
 got_overflow = threading.Event()

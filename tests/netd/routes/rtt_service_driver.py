@@ -12,9 +12,10 @@ import sys
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from appliance.config_model import Config, NetworkSection
-from netd.events import EventBus, NodeChange, NodeEvent, NodeRecord, Resync
-from netd.routes import RoutesService
+from foundation.config.model import Config, NetworkSection
+from foundation.records import NodeChange, NodeEvent, NodeRecord
+from netd.bus import EventBus, Resync
+from netd.routes.service import RoutesService
 from netd.service import NetdContext
 
 

@@ -7,8 +7,8 @@ from ipaddress import IPv4Address, IPv4Network
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netd.events import NodeRecord
-from netd.routes_plan import KernelRoute, PodRoute, RouteAction, RouteOp, plan_routes, wanted_routes
+from foundation.records import NodeRecord
+from netd.routes.plan import KernelRoute, PodRoute, RouteAction, RouteOp, plan_routes, wanted_routes
 
 LAN = IPv4Network("10.0.0.0/24")
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
-from netd.rtnl_batch import NLMSG_ERROR, batches, decode_acks, encode_route
+from netd.routes.rtnl_batch import NLMSG_ERROR, batches, decode_acks, encode_route
 
 networks = st.builds(
     lambda addr, plen: IPv4Network((addr, plen), strict=False),

@@ -1,1 +1,0 @@
-"""Data files shipped with the appliance (the default cluster.yaml)."""

@@ -1,0 +1,97 @@
+"""The nftables ruleset of netd's NAT, rendered whole by a pure function.
+
+The text is one nft transaction: `add table` + `delete table` + the full
+table, so applying it replaces our table atomically (no moment without NAT
+or without the forward guard) and is idempotent; no other table is named,
+so other tables (kube-proxy's, the admin's) are never touched.
+
+What it does:
+- postrouting: traffic leaving through the uplink from the LAN subnet or
+  from the pod network is masqueraded. Pod traffic needs it too because the
+  CNI bridge runs with `ipMasq: false` (pods are routed host-gw inside the
+  cluster and keep their addresses there; only the way out is NATed, once,
+  here).
+- forward: anything forwarded in from the uplink passes only as a reply
+  (ct state established,related); the rest is dropped. A drop in any base
+  chain is final, so this guard holds whatever other tables accept. Our
+  chain's policy stays accept so forwarding inside the cluster (LAN, pods)
+  is not our business here.
+
+Rules match interface *names*, so they keep working when the uplink is
+re-created; the service still re-applies on every uplink change (and the
+table comment records the uplink state it was rendered for).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv4Network
+
+from foundation.errors import ConfigError
+
+TABLE_FAMILY = "ip"
+TABLE_NAME = "appliance"
+_IFNAME = re.compile(r"[A-Za-z0-9_.:@+-]{1,15}")
+
+
+@dataclass(frozen=True)
+class UplinkState:
+    """What the kernel says about the uplink interface right now."""
+
+    name: str
+    """Interface name from the config."""
+    index: int | None
+    """Interface index, None while the interface does not exist."""
+    up: bool
+    """Administratively up."""
+    addresses: tuple[IPv4Interface, ...]
+    """Its IPv4 addresses with prefix, sorted."""
+
+
+def _ifname(name: str, key: str) -> str:
+    if not _IFNAME.fullmatch(name):
+        raise ConfigError(
+            f"network.{key}: {name!r} is not a valid interface name (1-15 letters, digits or _.:@+-) — fix cluster.yaml"
+        )
+    return name
+
+
+def render_ruleset(
+    *,
+    lan_interface: str,
+    uplink: UplinkState,
+    lan_subnet: IPv4Network,
+    pod_cidr: IPv4Network,
+) -> str:
+    """The complete nft script for netd's table (feed it to `nft -f`)."""
+    lan = _ifname(lan_interface, "lan_interface")
+    up = _ifname(uplink.name, "uplink_interface")
+    if lan == up:
+        raise ConfigError(
+            f"network.lan_interface and network.uplink_interface are both {lan!r} — they must differ"
+        )
+    sources = ", ".join(str(net) for net in sorted({lan_subnet, pod_cidr}))
+    addresses = " ".join(str(a) for a in uplink.addresses) or "none"
+    state = f"index {uplink.index}" if uplink.index is not None else "absent"
+    return "\n".join(
+        [
+            "# netd NAT (appliance): rendered whole and applied atomically; edits are overwritten.",
+            f"add table {TABLE_FAMILY} {TABLE_NAME}",
+            f"delete table {TABLE_FAMILY} {TABLE_NAME}",
+            f"table {TABLE_FAMILY} {TABLE_NAME} {{",
+            f'\tcomment "netd: uplink {up} {state} {"up" if uplink.up else "down"} addresses {addresses}"',
+            "\tchain postrouting {",
+            "\t\ttype nat hook postrouting priority srcnat; policy accept;",
+            f'\t\toifname "{up}" ip saddr {{ {sources} }} masquerade',
+            "\t}",
+            "\tchain forward {",
+            "\t\ttype filter hook forward priority filter; policy accept;",
+            f'\t\tiifname "{up}" ct state established,related accept',
+            f'\t\tiifname "{up}" counter drop comment "from the uplink only replies get in"',
+            f'\t\tiifname "{lan}" oifname "{up}" accept',
+            "\t}",
+            "}",
+            "",
+        ]
+    )
