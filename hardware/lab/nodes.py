@@ -46,6 +46,9 @@ from hardware.lab.topology import LabPlan, NodePlan
 
 MASKED: tuple[str, ...] = (
     "console-getty.service",      # the console is a log file on the host, not a terminal
+    # The lab's firmware mounts the root read-write; its device (a loop device or overlay on the
+    # host) is not in the board, so fstab's root=PARTUUID= line cannot be remounted.
+    "systemd-remount-fs.service",
     "systemd-timesyncd.service",  # the clock is the host's (and CAP_SYS_TIME is dropped)
     # The host kernel's debug, tracing and configfs knobs: a board must not turn them.
     "sys-kernel-debug.mount", "sys-kernel-tracing.mount", "sys-kernel-config.mount",
