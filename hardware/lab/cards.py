@@ -86,8 +86,8 @@ def parse_mbr(sector: bytes, image_size: int, where: str = "card") -> CardLayout
             parts.append(Partition(index + 1, kind, start, sectors))
     for part in parts:
         if part.start == 0 or part.sectors == 0 or part.offset + part.size > image_size:
-            raise CardError(f"{where}: partition {part.index} (sectors {part.start}+{part.sectors}) lies "
-                            f"outside the {image_size}-byte file; {fix}")
+            raise CardError(f"{where}: partition {part.index} (sectors {part.start}+{part.sectors}) is empty "
+                            f"or lies outside the {image_size}-byte file; {fix}")
     ordered = sorted(parts, key=lambda p: p.start)
     for first, second in zip(ordered, ordered[1:], strict=False):
         if first.start + first.sectors > second.start:

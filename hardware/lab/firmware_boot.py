@@ -26,6 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hardware.cmdline import split_args
 from hardware.lab import firmware
 
 MAX_READ = 64 * 1024
@@ -113,7 +114,8 @@ def first_boot(root: Path, board: str, card: Path | None, boot_offset: int) -> s
         # mcopy writes through the path it is given; the checks above made sure that
         # boot/firmware is a real directory of the board, not a link out of it.
         subprocess.run(["mcopy", "-s", "-n", "-p", "-m", "-i", f"{card}@@{boot_offset}", "::/*",
-                        str(root / "boot" / "firmware") + "/"], check=True, stdin=subprocess.DEVNULL)
+                        str(root / "boot" / "firmware") + "/"], check=True, stdin=subprocess.DEVNULL,
+                       env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MTOOLS_SKIP_CHECK": "1"})
         return f"copied the boot partition of {card.name} into /boot/firmware"
     write_inside(root, "boot/firmware/cmdline.txt", firmware.stock_cmdline_txt(board))
     write_inside(root, "boot/firmware/config.txt", firmware.STOCK_CONFIG_TXT)
@@ -126,7 +128,7 @@ def write_kernel_files(directory: Path, view: firmware.KernelView, real_controll
     directory.mkdir(parents=True, exist_ok=True)
     files = {
         "cmdline": view.cmdline + "\n",
-        "init-args": "".join(arg + "\n" for arg in firmware.split_args(view.cmdline)),
+        "init-args": "".join(arg + "\n" for arg in split_args(view.cmdline)),
         "cgroup.controllers": firmware.cgroup_controllers(real_controllers, view.memory_cgroup),
         "cgroups": firmware.proc_cgroups(real_cgroups, view.memory_cgroup),
         "swaps": firmware.proc_swaps(view.swaps),

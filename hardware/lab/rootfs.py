@@ -67,7 +67,7 @@ PACKAGES: tuple[str, ...] = (
 )
 """What a board needs: Pi OS Lite's boot stack, provisioning's tools, real DHCP clients."""
 
-RECIPE_VERSION = "4"
+RECIPE_VERSION = "5"
 """Bump when the customize hooks below change, so the cache key changes with them."""
 
 @dataclass(frozen=True)
@@ -119,6 +119,11 @@ CUSTOMIZE_HOOKS: tuple[str, ...] = (
     'sed -i -e "s/^# en_GB.UTF-8/en_GB.UTF-8/" -e "s/^# en_US.UTF-8/en_US.UTF-8/" "$1/etc/locale.gen"',
     'chroot "$1" locale-gen >/dev/null',
     'mkdir -p "$1/etc/rpi/swap.conf.d" "$1/boot/firmware"',
+    # First-boot chores done once here rather than on every board's first boot (they are
+    # skipped when /etc/.updated and /var/.updated are newer than /usr): the journal
+    # catalog, the linker cache, and the stamps themselves.
+    'chroot "$1" journalctl --update-catalog && chroot "$1" ldconfig',
+    'chroot "$1" /usr/lib/systemd/systemd-update-done',
     'rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*',
 )
 
