@@ -352,11 +352,13 @@ def reset_network(node: NodePlan) -> None:
 
 
 def enter_command(node: NodePlan, command: list[str]) -> list[str]:
-    """The nsenter command line that runs `command` inside the powered board's namespaces and root."""
+    """The nsenter command line that runs `command` inside the powered board's namespaces and root,
+    without the capabilities a board does not have (DROP_CAPS), like the board's own processes."""
     pid = init_pid(node)
     if pid is None:
         raise EnvironmentProblem(f"{node.name} is powered off; fix: appliance lab power {node.name} on")
     return [
+        "setpriv", "--bounding-set", DROP_CAPS, "--",
         "nsenter", f"--target={pid}", "--mount", "--uts", "--net", "--pid", "--cgroup", "--root", "--wd",
         "--", "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME=/root", "TERM=" + os.environ.get("TERM", "dumb"), *command,
