@@ -13,16 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from hardware.lab import plumbing
+from hardware.lab import cgroups, plumbing
 from hardware.lab import topology as t
+from hardware.lab.state import default_dirs
 from hardware.lab.testing import LabHandle, LabManager, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
 APPLIANCE = [sys.executable, "-m", "appliance.cli.main"]
-LAB_MARKERS = ("pilab", "appliance-lab", "hardware.lab", "coherent_pool=1M")
-"""Lab processes' command lines: its names and dirs, and the boards' systemd (whose arguments are
-the emulated Pi kernel command line)."""
+LAB_MARKERS = (str(default_dirs().base) + "/", f"{t.PREFIX}master", f"{t.PREFIX}pi-")
+"""This lab's processes' command lines name its directory or its namespaces. (Only this lab's: helpers
+sharing a machine run labs of their own with other prefixes and directories.) A board's own processes
+are found by their cgroup instead."""
 
 
 def appliance(*args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -85,9 +87,15 @@ def assert_nothing_left(before: Snapshot, after: Snapshot) -> None:
     # processes die with its init: the kernel kills a PID namespace with its PID 1), and
     # the boards' cgroups are gone.
     assert not [(pid, cmd) for pid, cmd in new.items() if any(m in cmd for m in LAB_MARKERS)]
-    from hardware.lab import cgroups
-
     assert not cgroups.lab_dir().exists()
+    assert not [pid for pid in after.processes if f"/{cgroups.lab_dir().name}/" in _cgroup_of(pid)]
+
+
+def _cgroup_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return ""
 
 
 def test_second_up_is_refused(lab: LabHandle) -> None:
