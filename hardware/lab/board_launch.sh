@@ -79,6 +79,9 @@ root)
     # The lab's own files for this boot (units, settings, the login key) go to the board's
     # /run, so that its disk stays the Pi's.
     cp -a "$FIRMWARE/run/." "$ROOT/run/"
+    # The kernel view is made afresh: the board could have left anything in it last time.
+    rm -rf "$KERNEL"
+    mkdir -p "$KERNEL"
     if [ "$MODE" = card ]; then
         "$PYTHON" -m hardware.lab.firmware_boot --root "$ROOT" --kernel-dir "$KERNEL" --board "$NAME" \
             --cgroup "$CGROUP" --card "$CARD" --boot-offset "$BOOT_OFFSET"

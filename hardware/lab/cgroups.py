@@ -14,6 +14,7 @@ off kills what is there, and the tree is removed depth-first once it is empty.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import time
@@ -21,9 +22,6 @@ from pathlib import Path
 
 from foundation.errors import EnvironmentProblem
 from hardware.lab import topology as t
-
-CGROUP2_MAGIC = 0x63677270
-"""statfs f_type of a cgroup2 file system."""
 
 CANDIDATES = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified"))
 """Where a cgroup2 hierarchy is mounted: pure v2 hosts, then hybrid hosts."""
@@ -36,14 +34,21 @@ def _is_cgroup2(path: Path, mountinfo: str) -> bool:
 
 def cgroup2_root(mountinfo: str | None = None) -> Path:
     """The host's cgroup2 mount point; one line with the fix when there is none."""
-    text = mountinfo if mountinfo is not None else Path("/proc/self/mountinfo").read_text()
+    if mountinfo is None:
+        return _host_cgroup2_root()
     for candidate in CANDIDATES:
-        if _is_cgroup2(candidate, text):
+        if _is_cgroup2(candidate, mountinfo):
             return candidate
     raise EnvironmentProblem(
         "no cgroup2 hierarchy is mounted (the boards' systemd needs one); fix: "
         "mount -t cgroup2 none /sys/fs/cgroup/unified, or boot with systemd.unified_cgroup_hierarchy"
     )
+
+
+@functools.cache
+def _host_cgroup2_root() -> Path:
+    # Mounts do not move while the lab runs; status and waits ask many times a second.
+    return cgroup2_root(Path("/proc/self/mountinfo").read_text())
 
 
 def lab_dir(root: Path | None = None) -> Path:

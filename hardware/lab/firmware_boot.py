@@ -135,8 +135,11 @@ def write_kernel_files(directory: Path, view: firmware.KernelView, real_controll
         "kernel.json": view.to_json() + "\n",
     }
     for name, content in files.items():
-        # Written in place (never replaced): a bind mount follows the inode, not the name.
-        with open(directory / name, "w") as f:
+        # Written in place (never replaced: a bind mount follows the inode, not the name), and
+        # never through a link: the board sees this directory (/run/pilab/kernel) and could
+        # leave one there. (The launcher also empties it before every boot.)
+        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as f:
             f.write(content)
 
 
