@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from foundation.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem, UsageError
 from hardware.lab import cards as card_files
 from hardware.lab import cgroups, plumbing, preflight, rootfs, services, webforward
 from hardware.lab import nodes as boards
@@ -129,6 +129,9 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
     subnet, master_address = lan_settings(config)
     plan = t.make_plan(nodes, addressing=addressing, subnet=subnet, master_address=master_address)
     if cards is not None:
+        if addressing != "dhcp":
+            raise UsageError("boards booted from cards take their network from the card (DHCP from the "
+                             "master, as on a Pi); fix: leave out --addressing static with --cards")
         preflight.check_tools(preflight.CARD_TOOLS)
         cards = cards.resolve()
         card_files.check_cards(cards, [b.name for b in plan.boards])

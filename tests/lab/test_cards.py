@@ -181,6 +181,8 @@ def test_a_missing_card_is_refused_before_anything_is_built(lab_manager: LabMana
     (tmp_path / "master.img").symlink_to(cards.directory / "master.img")
     with pytest.raises(ApplianceError, match=r"pi-1\.img does not exist; fix: write it with `appliance flash"):
         lifecycle.up(lab_manager.dirs, nodes=1, cards=tmp_path, say=lambda m: None)
+    with pytest.raises(ApplianceError, match="fix: leave out --addressing static with --cards"):
+        lifecycle.up(lab_manager.dirs, nodes=1, cards=cards.directory, addressing="static", say=lambda m: None)
     assert plumbing.list_namespaces(t.PREFIX) == []
 
 
