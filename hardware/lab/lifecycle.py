@@ -3,8 +3,9 @@
 Order of `up` (each step's leftovers are found by `down` even if `up` dies):
 state record (phase "starting") → namespaces → switch, cables, home and
 internet links → home DHCP, internet DNS/HTTP → master uplink DHCP → master
-daemon → master board and workers power on → wait until every board answers
-SSH → phase "running". With `--cards DIR` every card file is checked before
+board powers on → master daemon (with DHCP: until its server listens) →
+workers power on → web forward → wait until every board answers SSH →
+phase "running". With `--cards DIR` every card file is checked before
 anything is built.
 
 `down` does not trust the record alone: it kills every process in every
@@ -167,6 +168,16 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
             services.start_internet(dirs.run)
             services.start_master_uplink(dirs.run)
             write_master_config(dirs, plan, config, public_key, record.web_password)
+
+            def power_on(board: t.NodePlan) -> None:
+                boards.power_on(plan, board, lower=root.path,
+                                paths=boards.board_paths(dirs.base, dirs.run, board.name), public_key=public_key,
+                                card=card_files.card_file(cards, board.name) if cards else None, check_off=False)
+
+            source = f" from the cards in {cards}" if cards else ""
+            say(f"powering on {', '.join(b.name for b in plan.boards)}{source}")
+            # The master board needs nothing of the daemon: it boots while the daemon starts.
+            power_on(plan.master_board)
             if use_daemon:
                 # Static addressing: the daemon runs, but its DHCP server does not.
                 only = netd_only or ("dns,nat,routes" if addressing == "static" else None)
@@ -175,13 +186,9 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
                     # Like the book: the master is up before the workers are plugged in, so
                     # their first DISCOVER is answered instead of waiting for a retry.
                     _wait_for_dhcp_server(dirs, timeout=min(wait or 20.0, 20.0))
+            for board in plan.nodes:
+                power_on(board)
             port = webforward.start(dirs.run, t.MASTER_NS, f"{master_address}:8080", web_port)
-            source = f" from the cards in {cards}" if cards else ""
-            say(f"powering on {', '.join(b.name for b in plan.boards)}{source}")
-            for board in plan.boards:
-                boards.power_on(plan, board, lower=root.path,
-                                paths=boards.board_paths(dirs.base, dirs.run, board.name), public_key=public_key,
-                                card=card_files.card_file(cards, board.name) if cards else None, check_off=False)
         except BaseException:
             _remove(dirs)
             raise

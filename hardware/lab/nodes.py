@@ -131,7 +131,7 @@ BOARD_UNIT = """\
 Description=Lab board duties: name, login key, SSH host key, lab addressing
 DefaultDependencies=no
 After=local-fs.target
-Before=network-pre.target ssh.service sshd-keygen.service multi-user.target
+Before={before}ssh.service sshd-keygen.service multi-user.target
 Wants=network-pre.target
 
 [Service]
@@ -178,7 +178,9 @@ def firmware_files(plan: LabPlan, node: NodePlan, public_key: str, card: bool) -
         files.update({
             "pilab/board-setup": _resource("board_setup.sh"),
             "pilab/authorized_key": public_key.strip() + "\n",
-            "systemd/system/pilab-board.service": BOARD_UNIT,
+            # Fixed addresses go in before the network is up; otherwise nothing waits for it but sshd.
+            "systemd/system/pilab-board.service": BOARD_UNIT.format(
+                before="network-pre.target " if addressing == "static" else ""),
             "systemd/system/multi-user.target.wants/pilab-board.service": "-> ../pilab-board.service",
         })
     if addressing == "dhcp":
