@@ -192,3 +192,19 @@ def test_kernel_files_are_written_in_place(tmp_path: Path) -> None:
     assert (directory / "init-args").read_text().splitlines()[-1] == 'q="a b"'
     assert (directory / "cgroup.controllers").read_text() == "cpu io memory\n"
     assert KernelView.from_json((directory / "kernel.json").read_text()) == view
+
+
+def test_the_stock_boot_files_are_what_provisioning_knows_how_to_edit() -> None:
+    """hardware.boot plans the same edits on a lab board's first-boot files as on a Pi OS card's."""
+    from hardware.boot import plan_boot_files
+    from hardware.cmdline import FIRMWARE_CMDLINE, FIRMWARE_CONFIG, has_memory_cgroup_args
+    from hardware.configtxt import effective_value
+
+    contents: dict[str, str | None] = {FIRMWARE_CMDLINE: stock_cmdline_txt("pi-1"),
+                                       FIRMWARE_CONFIG: firmware.STOCK_CONFIG_TXT,
+                                       "/boot/cmdline.txt": None, "/boot/config.txt": None}
+    assert effective_value(firmware.STOCK_CONFIG_TXT, "arm_64bit") == "1"
+    edits = {edit.path: edit.content for edit in plan_boot_files(contents, "worker")}
+    assert has_memory_cgroup_args(edits[FIRMWARE_CMDLINE])
+    assert memory_cgroup_enabled(kernel_cmdline(edits[FIRMWARE_CMDLINE].encode())) is True
+    assert "dtoverlay=disable-wifi" in edits[FIRMWARE_CONFIG]
