@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from hardware.lab import board_files, plumbing, services
 from hardware.lab import nodes as boards
-from hardware.lab import plumbing, services
 from hardware.lab import topology as t
 from hardware.lab.testing import LabHandle
 
@@ -28,7 +28,7 @@ def test_the_master_answers_ssh_on_its_lan_address_as_root_and_pi(lab: LabHandle
     for user in ("root", "pi"):
         status, out = lab.ssh_run(t.MASTER_BOARD, "hostname; id -un; ip -4 -o addr show eth0", user=user)
         hostname, name, *address = out.split()
-        assert (status, hostname, name) == (0, boards.MASTER_HOSTNAME, user)
+        assert (status, hostname, name) == (0, board_files.MASTER_HOSTNAME, user)
         assert f"{master}/{lab.plan.subnet.prefixlen}" in address  # the daemon's address, seen from the board
     result = subprocess.run([*APPLIANCE, "lab", "ssh", "master", "--", "cat /proc/1/comm"],
                             capture_output=True, text=True, timeout=30, check=False)
