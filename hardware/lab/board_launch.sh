@@ -82,13 +82,9 @@ root)
     # The kernel view is made afresh: the board could have left anything in it last time.
     rm -rf "$KERNEL"
     mkdir -p "$KERNEL"
-    if [ "$MODE" = card ]; then
-        "$PYTHON" -m hardware.lab.firmware_boot --root "$ROOT" --kernel-dir "$KERNEL" --board "$NAME" \
-            --cgroup "$CGROUP" --card "$CARD" --boot-offset "$BOOT_OFFSET"
-    else
-        "$PYTHON" -m hardware.lab.firmware_boot --root "$ROOT" --kernel-dir "$KERNEL" --board "$NAME" \
-            --cgroup "$CGROUP"
-    fi
+    set -- --root "$ROOT" --kernel-dir "$KERNEL" --board "$NAME" --cgroup "$CGROUP"
+    [ "$MODE" != card ] || set -- "$@" --card "$CARD" --boot-offset "$BOOT_OFFSET"
+    PYTHONPATH=$PYTHON_PATH "$PYTHON" -S -m hardware.lab.firmware_boot "$@"
     mkdir -p "$ROOT/run/pilab/kernel"
     mount --bind "$KERNEL" "$ROOT/run/pilab/kernel"
     bind_ro "$KERNEL/cmdline" "$ROOT/proc/cmdline"
