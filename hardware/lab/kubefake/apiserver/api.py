@@ -355,6 +355,11 @@ class Api:
                 raise errors.not_found("namespaces", target.namespace)
         self._validate(target.resource, body, None)
         self._defaults(target.resource, body)
+        if target.resource.name == "certificatesigningrequests":
+            spec = body.setdefault("spec", {})
+            if not isinstance(spec, dict):
+                raise errors.bad_request("spec must be an object")
+            spec["username"], spec["groups"] = request.user.name, list(request.user.groups)
         created = self.store.create(target.resource, body, now)
         return json_response(201, created)
 
