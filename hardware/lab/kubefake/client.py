@@ -106,8 +106,10 @@ class Client:
         return self.request("PUT", path, body)
 
     def patch(self, path: str, body: object, kind: str = "merge") -> dict[str, object]:
-        """PATCH (merge or strategic)."""
-        return self.request("PATCH", path, body, f"application/{kind}-patch+json")
+        """PATCH: kind `merge`, `strategic` or `json`."""
+        media = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json",
+                 "json": "application/json-patch+json"}[kind]
+        return self.request("PATCH", path, body, media)
 
     def delete(self, path: str) -> dict[str, object]:
         """DELETE."""

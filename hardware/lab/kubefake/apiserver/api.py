@@ -166,6 +166,23 @@ class Api:
     def __post_init__(self) -> None:
         self.controllers = Controllers(self.store, self.ca_pair)
 
+    def seed(self, now: datetime, service_ip: str = "10.96.0.1", port: int = 6443) -> None:
+        """What a new API server creates itself: the system namespaces and the `kubernetes` Service."""
+        namespaces = resources.find("", "v1", "namespaces")
+        services = resources.find("", "v1", "services")
+        assert namespaces is not None and services is not None
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            if self.store.find(namespaces, "", name) is None:
+                namespace: Object = {"metadata": {"name": name}}
+                self._defaults(namespaces, namespace)
+                self.store.create(namespaces, namespace, now)
+        if self.store.find(services, "default", "kubernetes") is None:
+            self.store.create(services, {
+                "metadata": {"name": "kubernetes", "namespace": "default",
+                             "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"type": "ClusterIP", "clusterIP": service_ip,
+                         "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}}, now)
+
     def handle(self, request: Request, now: datetime) -> Response:
         """Answer one request; never raises."""
         try:

@@ -18,6 +18,7 @@ watches streamed by polling the store.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import socket
@@ -209,6 +210,7 @@ def parse_flags(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tls-private-key-file", type=Path, required=True)
     parser.add_argument("--cluster-signing-cert-file", type=Path)
     parser.add_argument("--cluster-signing-key-file", type=Path)
+    parser.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
     parser.add_argument("--kubefake-etcd-data-dir", type=Path, default=Path("/var/lib/etcd"))
     parser.add_argument("--kubefake-version", default="")
     flags, _unknown = parser.parse_known_args(argv)
@@ -223,6 +225,8 @@ def build(flags: argparse.Namespace) -> ApiHTTPServer:
     store = Store.open(flags.kubefake_etcd_data_dir / STATE_FILE)
     release = Release(flags.kubefake_version) if flags.kubefake_version else current()
     api = Api(store, release, f"{flags.advertise_address or flags.bind_address}:{flags.secure_port}", ca_pair=ca)
+    network = ipaddress.ip_network(flags.service_cluster_ip_range.split(",")[0], strict=False)
+    api.seed(utcnow(), str(network.network_address + 1), flags.secure_port)
     context = tls_context(flags.tls_cert_file, flags.tls_private_key_file, flags.client_ca_file)
     return ApiHTTPServer((flags.bind_address, flags.secure_port), api, context)
 

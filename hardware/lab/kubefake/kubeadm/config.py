@@ -133,6 +133,15 @@ def _args(value: Any, api: str, where: str) -> list[tuple[str, str]]:
     return [(str(k), str(v)) for k, v in value.items()]
 
 
+def _seconds(text: str) -> float:
+    """A Go duration (`5m0s`, `10s`) in seconds."""
+    import re
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", text)
+    if not parts:
+        raise KubeadmError(f'time: invalid duration "{text}"')
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[u] for n, u in parts)
+
+
 def documents(text: str) -> list[dict[str, Any]]:
     """The YAML documents of a config file (empty ones dropped)."""
     try:
@@ -258,4 +267,7 @@ def parse_join(text: str, config: JoinConfig) -> JoinConfig:
             config.ca_cert_hashes = [str(h) for h in token.get("caCertHashes") or []] or config.ca_cert_hashes
             config.unsafe_skip_ca_verification = bool(token.get("unsafeSkipCAVerification"))
             config.tls_bootstrap_token = str(discovery.get("tlsBootstrapToken") or config.tls_bootstrap_token)
+            timeouts = doc.get("timeouts") or {}
+            if timeouts.get("discovery"):
+                config.timeout = _seconds(str(timeouts["discovery"]))
     return config
