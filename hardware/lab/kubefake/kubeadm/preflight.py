@@ -158,17 +158,17 @@ def judge(facts: Facts, *, init: bool, ports: list[int], files: list[str], dirs:
             results.append((f"Port-{port}", f"Port {port} is in use", True))
     for path in files:
         if path in facts.existing_files:
-            results.append((check_name("FileAvailable-", path), f"{path} already exists", True))
+            results.append((check_name("FileAvailable", path), f"{path} already exists", True))
     for path in dirs:
         if path in facts.nonempty_dirs:
-            results.append((check_name("DirAvailable-", path), f"{path} is not empty", True))
+            results.append((check_name("DirAvailable", path), f"{path} is not empty", True))
     if facts.cri_error:
         results.append(("CRI", facts.cri_error, True))
     if facts.swap_on:
         results.append(("Swap", SWAP_WARNING, False))
     if ipv4 and (facts.ip_forward or "").strip() != "1":
         path = "/proc/sys/net/ipv4/ip_forward"
-        results.append((check_name("FileContent-", path), f"{path} contents are not set to 1", True))
+        results.append((check_name("FileContent", path), f"{path} contents are not set to 1", True))
     required = CGROUPS_V2 if facts.cgroup_v2 else CGROUPS_V1
     missing = [c for c in required if c not in facts.cgroups]
     if missing:
