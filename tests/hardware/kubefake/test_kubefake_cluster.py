@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from boards import Board, Network, wait
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
