@@ -13,6 +13,7 @@ import os
 import ssl
 import tempfile
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from .kubeconfig import Kubeconfig
@@ -21,7 +22,7 @@ from .kubeconfig import Kubeconfig
 class ApiStatusError(Exception):
     """The server answered with an error Status."""
 
-    def __init__(self, code: int, status: dict[str, object]) -> None:
+    def __init__(self, code: int, status: dict[str, Any]) -> None:
         self.code = code
         self.status = status
         self.reason = str(status.get("reason", ""))
@@ -67,7 +68,7 @@ class Client:
         return cls(config.server, ssl_context(config, insecure=insecure), config.token, timeout)
 
     def request(self, method: str, path: str, body: object = None,
-                content_type: str = "application/json") -> dict[str, object]:
+                content_type: str = "application/json") -> dict[str, Any]:
         """Send one request; the decoded JSON answer, or ApiStatusError; OSError if unreachable."""
         url = urlsplit(self.server)
         connection = http.client.HTTPSConnection(url.hostname or "", url.port or 443, timeout=self.timeout,
@@ -93,24 +94,24 @@ class Client:
             raise ApiStatusError(response.status, decoded if isinstance(decoded, dict) else {})
         return decoded if isinstance(decoded, dict) else {"value": decoded}
 
-    def get(self, path: str) -> dict[str, object]:
+    def get(self, path: str) -> dict[str, Any]:
         """GET."""
         return self.request("GET", path)
 
-    def create(self, path: str, body: object) -> dict[str, object]:
+    def create(self, path: str, body: object) -> dict[str, Any]:
         """POST."""
         return self.request("POST", path, body)
 
-    def put(self, path: str, body: object) -> dict[str, object]:
+    def put(self, path: str, body: object) -> dict[str, Any]:
         """PUT."""
         return self.request("PUT", path, body)
 
-    def patch(self, path: str, body: object, kind: str = "merge") -> dict[str, object]:
+    def patch(self, path: str, body: object, kind: str = "merge") -> dict[str, Any]:
         """PATCH: kind `merge`, `strategic` or `json`."""
         media = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json",
                  "json": "application/json-patch+json"}[kind]
         return self.request("PATCH", path, body, media)
 
-    def delete(self, path: str) -> dict[str, object]:
+    def delete(self, path: str) -> dict[str, Any]:
         """DELETE."""
         return self.request("DELETE", path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -52,7 +53,7 @@ def render(config: Kubeconfig, *, cert_files: tuple[str, str] | None = None) -> 
     if config.token:
         user["token"] = config.token
     context = f"{config.user}@{config.cluster_name}"
-    document = {
+    document: dict[str, Any] = {
         "apiVersion": "v1",
         "clusters": [{"cluster": {"certificate-authority-data": _b64(config.ca_pem), "server": config.server},
                       "name": config.cluster_name}],
@@ -67,7 +68,7 @@ def render(config: Kubeconfig, *, cert_files: tuple[str, str] | None = None) -> 
 
 def render_cluster_info(server: str, ca_pem: bytes) -> str:
     """The kubeconfig kept in `kube-public/cluster-info`: one nameless cluster, nothing else."""
-    document = {
+    document: dict[str, Any] = {
         "apiVersion": "v1",
         "clusters": [{"cluster": {"certificate-authority-data": _b64(ca_pem), "server": server}, "name": ""}],
         "contexts": None,

@@ -41,6 +41,29 @@ def labels_of(obj: dict[str, object]) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
+def _label_test(key: str, op: str, value: str, options: set[str]) -> Predicate:
+    def test(obj: dict[str, object]) -> bool:
+        labels = labels_of(obj)
+        if op in ("=", "=="):
+            return labels.get(key) == value
+        if op == "!=":
+            return labels.get(key) != value
+        if op == "in":
+            return labels.get(key) in options
+        if op == "notin":
+            return labels.get(key) not in options
+        if op == "!":
+            return key not in labels
+        return key in labels
+    return test
+
+
+def _field_test(path: str, op: str, value: str) -> Predicate:
+    def test(obj: dict[str, object]) -> bool:
+        return (field_value(obj, path) == value) != (op == "!=")
+    return test
+
+
 def label_selector(text: str) -> Predicate:
     """A predicate for a label selector; BadRequest when it does not parse."""
     tests: list[Predicate] = []
@@ -49,20 +72,8 @@ def label_selector(text: str) -> Predicate:
         if not match or (match.group(1) and (match.group(3) or match.group(5))):
             raise errors.bad_request(f"unable to parse requirement: found '{term.strip()}', expected: identifier")
         negate, key, op, value, set_op, values = match.groups()
-        if op in ("=", "=="):
-            tests.append(lambda o, k=key, v=value: labels_of(o).get(k) == v)
-        elif op == "!=":
-            tests.append(lambda o, k=key, v=value: labels_of(o).get(k) != v)
-        elif set_op:
-            options = {v.strip() for v in values.split(",") if v.strip()}
-            if set_op == "in":
-                tests.append(lambda o, k=key, s=options: labels_of(o).get(k) in s)
-            else:
-                tests.append(lambda o, k=key, s=options: labels_of(o).get(k) not in s)
-        elif negate:
-            tests.append(lambda o, k=key: k not in labels_of(o))
-        else:
-            tests.append(lambda o, k=key: k in labels_of(o))
+        options = {v.strip() for v in (values or "").split(",") if v.strip()}
+        tests.append(_label_test(key, "!" if negate else op or set_op or "exists", value or "", options))
     return lambda obj: all(test(obj) for test in tests)
 
 
@@ -88,8 +99,5 @@ def field_selector(text: str) -> Predicate:
         if not match:
             raise errors.bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
         path, op, value = match.groups()
-        if op == "!=":
-            tests.append(lambda o, p=path, v=value: field_value(o, p) != v)
-        else:
-            tests.append(lambda o, p=path, v=value: field_value(o, p) == v)
+        tests.append(_field_test(path, op, value))
     return lambda obj: all(test(obj) for test in tests)

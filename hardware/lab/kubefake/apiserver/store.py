@@ -14,19 +14,20 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..textfmt import rfc3339
 from . import errors
 from .resources import Resource
 
-Object = dict[str, object]
+Object = dict[str, Any]
 """A Kubernetes object as JSON-shaped Python data."""
 
 STATE_FILE = "kubefake-state.json"
 """Name of the state file inside the etcd data directory."""
 
 
-def meta(obj: Object) -> dict[str, object]:
+def meta(obj: Object) -> dict[str, Any]:
     """The object's metadata mapping (created when missing)."""
     value = obj.get("metadata")
     if not isinstance(value, dict):

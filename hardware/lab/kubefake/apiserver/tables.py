@@ -88,7 +88,7 @@ def _pod(pod: dict[str, object], now: datetime) -> Cells:
     containers = _list(_get(pod, "spec", "containers"))
     statuses = _list(_get(pod, "status", "containerStatuses"))
     ready = sum(1 for s in statuses if s.get("ready") is True)
-    restarts = sum(int(s.get("restartCount", 0) or 0) for s in statuses if isinstance(s.get("restartCount", 0), int))
+    restarts = sum(count for s in statuses if isinstance(count := s.get("restartCount", 0), int))
     reason = _get(pod, "status", "reason") or _get(pod, "status", "phase") or "Unknown"
     if _get(pod, "metadata", "deletionTimestamp"):
         reason = "Terminating"

@@ -9,6 +9,7 @@ the API server's /livez.
 
 from __future__ import annotations
 
+import functools
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -125,12 +126,12 @@ def run_init(options: InitOptions) -> int:
     dirs = [str(paths.ETCD_DIR)]
     facts = preflight.gather(INIT_PORTS, files, dirs, config.node.cri_socket)
     results = preflight.judge(facts, init=True, ports=INIT_PORTS, files=files, dirs=dirs)
-    out, err, error = preflight.report(results, options.ignore_preflight_errors + config.node.ignore_preflight_errors,
+    out, err, failure = preflight.report(results, options.ignore_preflight_errors + config.node.ignore_preflight_errors,
                                        facts)
     print(out, end="", flush=True)
     print(err, end="", file=sys.stderr, flush=True)
-    if error:
-        raise error
+    if failure:
+        raise failure
     say("[preflight] Pulling images required for setting up a Kubernetes cluster",
         "[preflight] This might take a minute or two, depending on the speed of your internet connection",
         "[preflight] You can also perform this action beforehand using 'kubeadm config images pull'")
@@ -168,7 +169,7 @@ def run_init(options: InitOptions) -> int:
         raise KubeadmError(f"kube-apiserver check failed at {livez}: context deadline exceeded",
                            phase="wait-control-plane")
     for component in ("kube-controller-manager", "kube-scheduler"):
-        waited = poll(lambda c=component: _mirror_running(admin, c, config.node.name), options.timeout)
+        waited = poll(functools.partial(_mirror_running, admin, component, config.node.name), options.timeout)
         if waited is None:
             raise KubeadmError(f"{component} check failed: its static pod is not running", phase="wait-control-plane")
         say(f"[control-plane-check] {component} is healthy after {human_seconds(waited + took)}")

@@ -140,12 +140,12 @@ def run_join(options: JoinOptions) -> int:
     dirs = [str(paths.MANIFESTS_DIR)]
     facts = preflight.gather(JOIN_PORTS, files, dirs, config.node.cri_socket)
     results = preflight.judge(facts, init=False, ports=JOIN_PORTS, files=files, dirs=dirs)
-    out, err, error = preflight.report(results, options.ignore_preflight_errors + config.node.ignore_preflight_errors,
+    out, err, failure = preflight.report(results, options.ignore_preflight_errors + config.node.ignore_preflight_errors,
                                        facts)
     print(out, end="", flush=True)
     print(err, end="", file=sys.stderr, flush=True)
-    if error:
-        raise error
+    if failure:
+        raise failure
     cluster = discover(config, token, pins)
     tls_token = config.tls_bootstrap_token or config.token
     bootstrap = kubeconfig.Kubeconfig(cluster.server, cluster.ca_pem, "kubernetes", "tls-bootstrap-token-user",

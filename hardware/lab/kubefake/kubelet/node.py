@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ..textfmt import rfc3339
 
@@ -96,10 +97,11 @@ def node_object(facts: MachineFacts, now: datetime, since: datetime, extra_label
             "spec": {}, "status": status(facts, now, since)}
 
 
-def mirror_pod(name: str, node: str, manifest: dict[str, object], node_uid: str, address: str,
+def mirror_pod(name: str, node: str, manifest: dict[str, Any], node_uid: str, address: str,
                now: datetime) -> dict[str, object]:
     """The mirror pod of a static pod (what `kubectl get pods -n kube-system` shows for it)."""
-    meta = manifest.get("metadata") if isinstance(manifest.get("metadata"), dict) else {}
+    found = manifest.get("metadata")
+    meta: dict[str, Any] = found if isinstance(found, dict) else {}
     spec = dict(manifest.get("spec") or {})  # type: ignore[call-overload]
     spec["nodeName"] = node
     containers = spec.get("containers") or []
