@@ -123,7 +123,7 @@ def build_deb(out_dir: Path, fields: dict[str, str], files: dict[str, tuple[byte
         (root / "DEBIAN" / "control").write_text(_control_text(control))
         name = f"{control['Package']}_{control['Version']}_{control['Architecture']}.deb"
         target = out_dir / name
-        result = subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(target)],
+        result = subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(target)],
                                 capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise EnvironmentProblem(f"dpkg-deb failed for {name}: {result.stderr.strip()}; fix: see the message")
