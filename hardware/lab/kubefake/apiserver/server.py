@@ -129,7 +129,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         seen: dict[str, tuple[str, dict[str, object]]] | None = None
-        initial = query.get("resourceVersion", "") in ("", "0")
+        # A watch-list (sendInitialEvents=true, client-go's streaming list) gets the current objects and then
+        # a BOOKMARK marking the end of the initial events, as the real server sends it.
+        send_initial = query.get("sendInitialEvents") == "true"
+        initial = send_initial or query.get("resourceVersion", "") in ("", "0")
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
@@ -147,10 +150,15 @@ class Handler(BaseHTTPRequestHandler):
                         elif seen[uid][0] != version:
                             events.append(("MODIFIED", obj))
                     events += [("DELETED", obj) for uid, (_, obj) in seen.items() if uid not in current]
+                if seen is None and send_initial:
+                    events.append(("BOOKMARK", {
+                        "kind": resource.kind, "apiVersion": resource.api_version,  # type: ignore[attr-defined]
+                        "metadata": {"resourceVersion": str(self.server.api.store.revision),
+                                     "annotations": {"k8s.io/initial-events-end": "true"}}}))
                 seen = current
                 for kind, obj in events:
                     shown: object = obj
-                    if as_table:
+                    if as_table and kind != "BOOKMARK":
                         shown = tables.table(resource.name, [obj], now, str(meta(obj).get("resourceVersion")))  # type: ignore[attr-defined]
                     self._chunk(json.dumps({"type": kind, "object": shown}).encode() + b"\n")
                 time.sleep(WATCH_POLL)
