@@ -219,6 +219,9 @@ def parse_flags(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cluster-signing-cert-file", type=Path)
     parser.add_argument("--cluster-signing-key-file", type=Path)
     parser.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
+    parser.add_argument("--allocate-node-cidrs", default="false")
+    parser.add_argument("--cluster-cidr", default="")
+    parser.add_argument("--node-cidr-mask-size", type=int, default=24)
     parser.add_argument("--kubefake-etcd-data-dir", type=Path, default=Path("/var/lib/etcd"))
     parser.add_argument("--kubefake-version", default="")
     flags, _unknown = parser.parse_known_args(argv)
@@ -233,6 +236,9 @@ def build(flags: argparse.Namespace) -> ApiHTTPServer:
     store = Store.open(flags.kubefake_etcd_data_dir / STATE_FILE)
     release = Release(flags.kubefake_version) if flags.kubefake_version else current()
     api = Api(store, release, f"{flags.advertise_address or flags.bind_address}:{flags.secure_port}", ca_pair=ca)
+    if flags.allocate_node_cidrs == "true" and flags.cluster_cidr:
+        api.controllers.cluster_cidr = flags.cluster_cidr.split(",")[0]
+        api.controllers.node_mask = flags.node_cidr_mask_size
     network = ipaddress.ip_network(flags.service_cluster_ip_range.split(",")[0], strict=False)
     api.seed(utcnow(), str(network.network_address + 1), flags.secure_port)
     context = tls_context(flags.tls_cert_file, flags.tls_private_key_file, flags.client_ca_file)
