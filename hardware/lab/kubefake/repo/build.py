@@ -147,7 +147,9 @@ def build_repository(dest: Path, versions: tuple[str, ...] = tuple(RELEASES), *,
         info.kubernetes[minor] = repo
     if with_debian:
         repo = dest / "debian"
-        packages = debian.fetch(cache / "debian", _lab_root())
+        from hardware.lab import rootfs
+
+        packages = debian.fetch(cache / "debian", _lab_root(), suite=rootfs.SUITE)
         names = sorted(p.name for p in packages)
         stamp = repo / ".kubefake-build"
         if not (stamp.exists() and stamp.read_text() == "\n".join(names)):
