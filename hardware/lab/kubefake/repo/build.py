@@ -122,6 +122,13 @@ def build_repository(dest: Path, versions: tuple[str, ...] = tuple(RELEASES), *,
                      cache: Path = CACHE_DIR) -> RepoInfo:
     """Build (or reuse) the repositories under `dest`."""
     key = LabKey(cache / "gnupg").ensure()
+    try:
+        return _build(dest, versions, with_debian, cache, key)
+    finally:
+        key.stop_agent()
+
+
+def _build(dest: Path, versions: tuple[str, ...], with_debian: bool, cache: Path, key: LabKey) -> RepoInfo:
     arch = deb_arch()
     kubectl, kubectl_version = kubectl_binary()
     info = RepoInfo(dest, dest / "Release.key")
