@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 AGENT_MODULES: tuple[str, ...] = (
     "appliance/__init__.py",
     "appliance/errors.py",
+    "native/__init__.py",
+    "native/_loader.py",
+    "native/_version.py",
+    "native/cgroup_stat.py",
     "netd/__init__.py",
     "netd/events.py",
     "netd/agent/__init__.py",
@@ -29,6 +33,9 @@ AGENT_MODULES: tuple[str, ...] = (
     "netd/agent/credential.py",
     "netd/agent/protocol.py",
     "netd/agent/runner.py",
+    "netd/agent/pod_cgroups.py",
+    "netd/agent/usage.py",
+    "netd/agent/usage_report.py",
     "netd/cni.py",
     "netd/routes_plan.py",
     "netd/kernel_routes.py",
@@ -50,7 +57,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import netd.agent.__main__
 print(json.dumps({name: getattr(module, "__file__", None) or "" for name, module in list(sys.modules.items())
-                  if name.split(".")[0] in ("appliance", "netd", "hardware", "provisioning")}))
+                  if name.split(".")[0] in ("appliance", "netd", "hardware", "provisioning", "native")}))
 """
 """`python3 -I -c IMPORT_CHECK DIR` imports the agent from DIR alone and prints {module: file} of
 the project's modules it loaded (provisioning runs it before starting the agent; tests compare
