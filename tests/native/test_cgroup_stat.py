@@ -70,7 +70,7 @@ TEXT = st.one_of(
 ).map(lambda text: text.encode()) | st.binary(max_size=200)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(TEXT, st.sampled_from([INTEGER, KEYED, IO_V2, BLKIO_V1, 7]), KEY | st.sampled_from(
     ["", "a b", "x" * 65, "x" * 64]) | st.none())
 def test_c_and_twin_parse_alike(text: bytes, kind: int, key: str | None) -> None:
