@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scale import examples
 
 from native._loader import Native, load
 from native.cgroup_stat import (
@@ -70,7 +71,7 @@ TEXT = st.one_of(
 ).map(lambda text: text.encode()) | st.binary(max_size=200)
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=examples(800), deadline=None)
 @given(TEXT, st.sampled_from([INTEGER, KEYED, IO_V2, BLKIO_V1, 7]), KEY | st.sampled_from(
     ["", "a b", "x" * 65, "x" * 64]) | st.none())
 def test_c_and_twin_parse_alike(text: bytes, kind: int, key: str | None) -> None:
@@ -108,7 +109,7 @@ STEP = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(STEP, max_size=12))
 def test_c_and_twin_sets_scan_alike(tmp_path_factory: pytest.TempPathFactory,
                                     steps: list[tuple]) -> None:  # type: ignore[type-arg]

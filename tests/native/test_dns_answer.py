@@ -14,6 +14,7 @@ import pytest
 from dns_packets import CLASSES, LABELS, QTYPES, flip_case, query, reply, wire_name
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scale import examples
 
 from native._loader import load
 from native.dns_answer import FORWARDED, ZONE, AnswerCacheTwin, NativeAnswerCache
@@ -100,7 +101,7 @@ def _query_bytes(
     return data, now
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(LABELS, min_size=1, max_size=4),
     st.lists(ENTRY, max_size=12),
@@ -129,7 +130,7 @@ def test_c_and_twin_answer_alike(
             assert c.answer(data, now, our_payload) == twin.answer(data, now, our_payload)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=600), st.floats(allow_nan=True, allow_infinity=True))
 def test_random_bytes_are_answered_alike(native_ok: None, data: bytes, now: float) -> None:
     c, twin = both()
