@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, overload
 
 from native._loader import Native, load
 
@@ -132,6 +132,45 @@ def parse(kind: int, key: str | None, text: bytes) -> Reading:
     return OK, first, second
 
 
+class Scan(Sequence[Reading]):
+    """The readings of one scan, by slot: status[i], values[2 i], values[2 i + 1].
+
+    From the C set it is a view of the set's own arrays (no per-slot objects are made
+    until a slot is read), valid until the set's next scan.
+    """
+
+    def __init__(self, status: Sequence[int], values: Sequence[int]) -> None:
+        self.status = status
+        """Status of each slot."""
+        self.values = values
+        """Two values per slot."""
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    @overload
+    def __getitem__(self, index: int) -> Reading: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Reading]: ...
+
+    def __getitem__(self, index: int | slice) -> Reading | list[Reading]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        if index < 0:
+            index += len(self)
+        return self.status[index], self.values[2 * index], self.values[2 * index + 1]
+
+    def __iter__(self) -> Iterator[Reading]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"Scan({list(self)!r})"
+
+
 class CgroupFiles(Protocol):
     """What the C set and its twin both offer."""
 
@@ -141,7 +180,7 @@ class CgroupFiles(Protocol):
     def close(self, slots: Sequence[int]) -> None:
         """Close slots (they scan as MISSING and are reused)."""
 
-    def scan(self) -> list[Reading]:
+    def scan(self) -> Scan:
         """Read every slot, in slot order."""
 
 
@@ -193,20 +232,25 @@ class CgroupFilesTwin:
                     os.close(entry[0])
                 self._slots[number] = None
 
-    def scan(self) -> list[Reading]:
-        readings: list[Reading] = []
+    def scan(self) -> Scan:
+        status: list[int] = []
+        values: list[int] = []
         for entry in self._slots:
             if entry is None or entry[0] < 0:
-                readings.append((MISSING, 0, 0))
+                status.append(MISSING)
+                values += (0, 0)
                 continue
             fd, file = entry
             try:
                 text = _read_whole(fd)
             except OSError as error:
-                readings.append((GONE if error.errno in _GONE_ERRNOS else BAD, 0, 0))
+                status.append(GONE if error.errno in _GONE_ERRNOS else BAD)
+                values += (0, 0)
                 continue
-            readings.append(parse(file.kind, file.key, text))
-        return readings
+            reading = parse(file.kind, file.key, text)
+            status.append(reading[0])
+            values += reading[1:]
+        return Scan(status, values)
 
     def __del__(self) -> None:
         self.close(range(len(self._slots)))
@@ -225,6 +269,8 @@ class NativeCgroupFiles:
         self._capacity = 0
         self._status = ffi.new("int32_t[]", 1)
         self._values = ffi.new("int64_t[]", 2)
+        self._status_view = memoryview(ffi.buffer(self._status)).cast("i")
+        self._values_view = memoryview(ffi.buffer(self._values)).cast("q")
 
     def open(self, files: Sequence[StatFile]) -> list[int]:
         for file in files:
@@ -249,17 +295,17 @@ class NativeCgroupFiles:
                 self._set, self.native.ffi.new("int32_t[]", list(slots)), len(slots)
             )
 
-    def scan(self) -> list[Reading]:
+    def scan(self) -> Scan:
         ffi, lib = self.native.ffi, self.native.lib
         size = int(lib.appl_cg_set_size(self._set))
         if size > self._capacity:
             self._capacity = max(size, 2 * self._capacity)
             self._status = ffi.new("int32_t[]", self._capacity)
             self._values = ffi.new("int64_t[]", 2 * self._capacity)
+            self._status_view = memoryview(ffi.buffer(self._status)).cast("i")
+            self._values_view = memoryview(ffi.buffer(self._values)).cast("q")
         count = lib.appl_cg_scan(self._set, self._status, self._values, self._capacity)
-        status = ffi.unpack(self._status, count)
-        values = ffi.unpack(self._values, 2 * count)
-        return list(zip(status, values[0::2], values[1::2], strict=True))
+        return Scan(self._status_view[:count], self._values_view[: 2 * count])
 
 
 def parse_native(native: Native, kind: int, key: str | None, text: bytes) -> Reading:

@@ -37,8 +37,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CACHE_DIR = Path(os.environ.get("APPLIANCE_LAB_CACHE", "/var/cache/appliance-lab"))
 SUITE = "bookworm"
-PACKAGES = ("python3", "python3-cffi-backend", "python3-pytest", "python3-hypothesis", "libpython3-dev")
-"""What the tests need in the root: Python, cffi's runtime, pytest, hypothesis, Python's headers."""
+PACKAGES = ("python3", "python3-cffi-backend", "python3-pytest", "python3-hypothesis", "libpython3-dev",
+            "python3-dnslib")
+"""What runs in the root: Python, cffi's runtime, pytest, hypothesis, Python's headers, and dnslib
+(the DNS benchmark runs netd.dns there)."""
 RECIPE_VERSION = "1"
 HOST_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
