@@ -1,12 +1,14 @@
 """The DNS fast path's batched UDP I/O: recvmmsg, answer the cache hits, sendmmsg; and its twin.
 
-`serve(sock, now)` reads up to BATCH datagrams waiting on a non-blocking
-IPv4 UDP socket, drops (and counts) those from sources that are neither
-loopback nor in the allowed networks, answers the hits from an answer cache
-and hands everything else back as `Batch.misses`, in the order received, for
-the caller's own path. `NativeBatchServer` does it in one C call with the GIL
-released (two system calls for a whole batch); `BatchServerTwin` does the
-same with one recvfrom/sendto per datagram.
+`serve(sock, now)` reads batches of up to BATCH datagrams waiting on a
+non-blocking IPv4 UDP socket, drops (and counts) those from sources that are
+neither loopback nor in the allowed networks, answers the hits from an
+answer cache and hands everything else back as `Batch.misses`, in the order
+received, for the caller's own path. It goes on to the next batch (up to
+ROUNDS) while a full batch came in and every datagram of it was answered.
+`NativeBatchServer` does it in one C call with the GIL released (two system
+calls per batch); `BatchServerTwin` does the same with one recvfrom/sendto
+per datagram.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from native._loader import Native
 from native.dns_answer import FORWARDED, SLOT, AnswerCacheTwin, NativeAnswerCache
 
 BATCH = 64
-"""Datagrams per call."""
+"""Datagrams per batch (one recvmmsg)."""
+ROUNDS = 8
+"""Batches one serve call reads at most."""
 MAX_NETS = 16
 """Allowed source networks (besides loopback)."""
 
@@ -31,6 +35,8 @@ class Batch:
 
     received: int = 0
     """Datagrams read."""
+    drained: bool = False
+    """True when no more datagrams were waiting."""
     answered_zone: int = 0
     """Answered from the zone table."""
     answered_forwarded: int = 0
@@ -66,11 +72,22 @@ class BatchServerTwin:
         self._nets = _networks(allowed)
 
     def serve(self, sock: socket.socket, now: float) -> Batch:
-        """One batch from `sock` (non-blocking, AF_INET, SOCK_DGRAM)."""
+        """Batches from `sock` (non-blocking, AF_INET, SOCK_DGRAM), as NativeBatchServer."""
         batch = Batch(misses=[])
+        for _ in range(ROUNDS):
+            received = self._round(sock, now, batch)
+            if received < BATCH:
+                batch.drained = batch.receive_error == 0
+                break
+            if batch.misses:
+                break
+        return batch
+
+    def _round(self, sock: socket.socket, now: float, batch: Batch) -> int:
         assert batch.misses is not None
         replies: list[tuple[bytes, tuple[str, int]]] = []
-        while batch.received < BATCH:
+        received = 0
+        while received < BATCH:
             try:
                 data, peer = sock.recvfrom(SLOT, socket.MSG_DONTWAIT)
             except InterruptedError:
@@ -78,10 +95,10 @@ class BatchServerTwin:
             except BlockingIOError:
                 break
             except OSError as error:
-                if batch.received == 0:
+                if received == 0:
                     batch.receive_error = error.errno or 0
                 break
-            batch.received += 1
+            received += 1
             if not _allowed(self._nets, int(IPv4Address(peer[0]))):
                 batch.refused += 1
                 continue
@@ -95,12 +112,13 @@ class BatchServerTwin:
             else:
                 batch.answered_zone += 1
             replies.append((reply, peer))
+        batch.received += received
         for reply, peer in replies:
             try:
                 sock.sendto(reply, socket.MSG_DONTWAIT, peer)
             except OSError:
                 batch.send_errors += 1
-        return batch
+        return received
 
 
 class NativeBatchServer:
@@ -130,7 +148,7 @@ class NativeBatchServer:
         self._peers: dict[tuple[int, int], tuple[str, int]] = {}
 
     def serve(self, sock: socket.socket, now: float) -> Batch:
-        """One batch from `sock` (non-blocking, AF_INET, SOCK_DGRAM)."""
+        """Batches from `sock` (non-blocking, AF_INET, SOCK_DGRAM): see the module's text."""
         b = self._batch
         self._lib.appl_dns_serve(self._server, self.cache.handle, sock.fileno(), now, b)
         misses = []
@@ -139,6 +157,7 @@ class NativeBatchServer:
             misses.append((data, self._peer(b.miss_address[i], b.miss_port[i])))
         return Batch(
             received=b.received,
+            drained=bool(b.drained),
             answered_zone=b.answered_zone,
             answered_forwarded=b.answered_forwarded,
             refused=b.refused,

@@ -22,6 +22,7 @@ enum {
     APPL_DNS_BATCH = 64,    /* datagrams per recvmmsg/sendmmsg */
     APPL_DNS_SLOT = 65535,  /* receive buffer per datagram: what recvfrom(65535) reads */
     APPL_DNS_MAX_NETS = 16, /* allowed source networks besides loopback */
+    APPL_DNS_ROUNDS = 8,    /* recvmmsg calls one appl_dns_serve makes at most */
 };
 
 enum {
@@ -59,7 +60,8 @@ size_t appl_dns_answer(const appl_dns_cache *cache, const uint8_t *query, size_t
 /* What one appl_dns_serve call did; the misses point into the server's
  * receive buffers and stay valid until the next call. */
 typedef struct {
-    uint32_t received;           /* datagrams read */
+    uint32_t received;           /* datagrams read (over every round) */
+    uint32_t drained;            /* 1 when the socket had no more datagrams waiting */
     uint32_t answered_zone;      /* answered from the zone table */
     uint32_t answered_forwarded; /* answered from the forwarded table */
     uint32_t refused;            /* from sources neither loopback nor allowed: dropped */
@@ -79,8 +81,10 @@ void appl_dns_server_free(appl_dns_server *server);
 /* Sources answered besides 127.0.0.0/8: networks and masks in host order. */
 int appl_dns_server_allow(appl_dns_server *server, const uint32_t *networks,
                           const uint32_t *masks, size_t count);
-/* One recvmmsg on the non-blocking IPv4 UDP socket `fd`, the hits answered
- * with one sendmmsg (more only after a send error), the rest in `batch`.
+/* Rounds of: one recvmmsg on the non-blocking IPv4 UDP socket `fd`, the hits
+ * answered with one sendmmsg (more only after a send error). Rounds go on
+ * while every datagram was answered and a full batch came in, up to
+ * APPL_DNS_ROUNDS; the misses of the last round are left in `batch`.
  * Returns the number of datagrams received (0 when none were waiting). */
 int appl_dns_serve(appl_dns_server *server, const appl_dns_cache *cache, int fd, double now,
                    appl_dns_batch *batch);

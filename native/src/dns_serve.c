@@ -102,11 +102,9 @@ static uint32_t send_all(int fd, struct mmsghdr *out, unsigned count) {
     return errors;
 }
 
-int appl_dns_serve(appl_dns_server *server, const appl_dns_cache *cache, int fd, double now,
-                   appl_dns_batch *batch) {
-    batch->received = batch->answered_zone = batch->answered_forwarded = 0;
-    batch->refused = batch->send_errors = batch->misses = 0;
-    batch->receive_error = 0;
+/* One round: a recvmmsg, the hits answered, the misses noted in `batch`. */
+static int serve_round(appl_dns_server *server, const appl_dns_cache *cache, int fd, double now,
+                       appl_dns_batch *batch) {
     for (unsigned i = 0; i < APPL_DNS_BATCH; i++) {
         server->in_iov[i].iov_base = server->receive + (size_t)i * APPL_DNS_SLOT;
         server->in_iov[i].iov_len = APPL_DNS_SLOT;
@@ -126,7 +124,7 @@ int appl_dns_serve(appl_dns_server *server, const appl_dns_cache *cache, int fd,
         }
         return 0;
     }
-    batch->received = (uint32_t)received;
+    batch->received += (uint32_t)received;
     unsigned replies = 0;
     for (int i = 0; i < received; i++) {
         const uint8_t *data = server->in_iov[i].iov_base;
@@ -166,6 +164,25 @@ int appl_dns_serve(appl_dns_server *server, const appl_dns_cache *cache, int fd,
         server->out[replies].msg_hdr.msg_iovlen = 1;
         replies++;
     }
-    batch->send_errors = send_all(fd, server->out, replies);
+    batch->send_errors += send_all(fd, server->out, replies);
     return received;
+}
+
+int appl_dns_serve(appl_dns_server *server, const appl_dns_cache *cache, int fd, double now,
+                   appl_dns_batch *batch) {
+    batch->received = batch->answered_zone = batch->answered_forwarded = 0;
+    batch->refused = batch->send_errors = batch->misses = 0;
+    batch->receive_error = 0;
+    batch->drained = 0;
+    for (unsigned round = 0; round < APPL_DNS_ROUNDS; round++) {
+        int received = serve_round(server, cache, fd, now, batch);
+        if (received < APPL_DNS_BATCH) {
+            batch->drained = batch->receive_error == 0;
+            break;
+        }
+        if (batch->misses > 0) {
+            break; /* Python answers these before the buffers are reused */
+        }
+    }
+    return (int)batch->received;
 }

@@ -3,9 +3,10 @@
 UDP sockets are read directly from the event loop's reader callback, draining
 up to `_UDP_BATCH` datagrams per wake-up (asyncio's datagram transport does
 one recvfrom per wake-up, which halves the rate). With a fast path
-(netd.dns.fastpath: the C extension), each wake-up instead reads up to
-`_FAST_BATCHES` batches with recvmmsg; C answers the cache hits with sendmmsg
-and the rest goes through QueryHandler exactly as without it. TCP follows RFC 7766:
+(netd.dns.fastpath: the C extension), each wake-up instead makes up to
+`_FAST_BATCHES` fast-path calls, each reading batches with recvmmsg; C
+answers the cache hits with sendmmsg and the rest goes through QueryHandler
+exactly as without it. TCP follows RFC 7766:
 2-byte length framing, several queries per connection answered as they
 complete, an idle timeout and a cap on connections.
 
@@ -28,7 +29,6 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address
 
 from appliance.errors import EnvironmentProblem
-from native.dns_serve import BATCH
 from netd.dns.fastpath import FastPath
 from netd.dns.forwarder import Forwarder
 from netd.dns.handler import Forward, QueryHandler, Reply
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 _UDP_BATCH = 64
 _FAST_BATCHES = 8
-"""recvmmsg calls per wake-up on the fast path (64 datagrams each)."""
+"""Fast-path serve calls per wake-up (each reads up to 8 batches of 64 while all are hits)."""
 _TCP_PIPELINE = 32
 """Forwarded queries one TCP connection may have in flight before we stop reading it."""
 _IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
@@ -197,8 +197,8 @@ class DnsServer:
                     stats.internal_errors += 1
                     self._failed.warn(self.clock(), "DNS query from %s failed; still serving",
                                       peer, exc_info=True)
-            if batch.received < BATCH and not batch.receive_error:
-                return  # drained
+            if batch.drained:
+                return
 
     def _udp_datagram(self, sock: socket.socket, data: bytes, peer: tuple[str, int]) -> None:
         if not self._allowed(peer[0]):

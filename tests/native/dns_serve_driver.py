@@ -36,6 +36,11 @@ def _servers(which: str, allowed: list[IPv4Network]):  # type: ignore[no-untyped
     return twin, BatchServerTwin(twin, 1232, allowed)
 
 
+def hits_only() -> list[bytes]:
+    """130 hits: one serve call reads them all, three rounds of recvmmsg."""
+    return [query([b"node-3", b"cluster", b"home"], 1, 1, qid=i) for i in range(130)]
+
+
 def traffic() -> list[bytes]:
     """Hits (zone, forwarded, EDNS), misses, junk: 80 datagrams (40 hits), more than one batch."""
     base = [
@@ -52,8 +57,10 @@ def traffic() -> list[bytes]:
 
 
 def exchange(which: str, senders: list[str], server_address: str = "127.0.0.1",
-             allowed: tuple[str, ...] = ("10.0.0.0/24",)) -> dict[str, object]:
-    """Every sender sends `traffic()`; serve() until the socket is empty; what happened."""
+             allowed: tuple[str, ...] = ("10.0.0.0/24",), datagrams: list[bytes] | None = None,
+             ) -> dict[str, object]:
+    """Every sender sends `datagrams` (`traffic()`); serve() until the socket is empty; what
+    happened."""
     cache, server = _servers(which, [IPv4Network(a) for a in allowed])
     cache.put(ZONE, NODE, 1, 1, False, *reply(NODE, 1, 1, [30], flags=0x8580), 0.0, float("inf"))
     cache.put(FORWARDED, WWW, 1, 1, False, *reply(WWW, 1, 1, [300], flags=0x8180), 10.0, 400.0)
@@ -67,7 +74,7 @@ def exchange(which: str, senders: list[str], server_address: str = "127.0.0.1",
         client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         client.bind((address, 0))
         clients.append(client)
-        for data in traffic():
+        for data in traffic() if datagrams is None else datagrams:
             client.sendto(data, (server_address, port))
     batches = []
     select.select([listener], [], [], 5)
@@ -76,7 +83,7 @@ def exchange(which: str, senders: list[str], server_address: str = "127.0.0.1",
         if batch.received == 0:
             break
         batches.append({
-            "received": batch.received, "zone": batch.answered_zone,
+            "received": batch.received, "drained": batch.drained, "zone": batch.answered_zone,
             "forwarded": batch.answered_forwarded, "refused": batch.refused,
             "send_errors": batch.send_errors, "receive_error": batch.receive_error,
             "misses": [[data.hex(), peer[0], peer[1] == c_port(clients, peer)]

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dns_serve_driver import exchange, traffic
+from dns_serve_driver import exchange, hits_only, traffic
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,13 +26,20 @@ def test_c_and_twin_serve_loopback_alike() -> None:
     assert c == twin
     batches = c["batches"]
     assert isinstance(batches, list)
-    assert [b["received"] for b in batches] == [64, 16]
+    assert [(b["received"], b["drained"]) for b in batches] == [(64, False), (16, True)]
     assert sum(b["zone"] for b in batches) == 20 and sum(b["forwarded"] for b in batches) == 20
     assert sum(len(b["misses"]) for b in batches) == 40
     assert all(port_ok for b in batches for _, _, port_ok in b["misses"])
     replies = c["replies"]
     assert isinstance(replies, dict) and len(replies["127.0.0.1"]) == 40
     assert len(traffic()) == 80
+
+
+def test_one_call_reads_batch_after_batch_while_all_are_hits() -> None:
+    c, twin = (exchange(which, ["127.0.0.1"], datagrams=hits_only()) for which in ("c", "twin"))
+    assert c == twin
+    assert [(b["received"], b["drained"], b["zone"]) for b in c["batches"]] == [(130, True, 130)]
+    assert len(c["replies"]["127.0.0.1"]) == 130  # type: ignore[index]
 
 
 @pytest.mark.root
