@@ -58,6 +58,6 @@ def load() -> Native | None:
     if not _loaded:
         native, reason = _load()
         if native is None:
-            log.warning("native extension %s: using the pure-Python twins", reason)
+            log.warning("native extension %s: running its pure-Python twins instead (slower)", reason)
         _loaded.append(native)
     return _loaded[0]

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from native import dns_answer, dns_serve
-from netd.dns.cache import ZONE, CacheKey
+from netd.dns.cache import FORWARDED, ZONE, CacheKey
 from netd.dns.template import AnswerTemplate
 
-_KINDS = {ZONE: dns_answer.ZONE}
+_KINDS = {ZONE: dns_answer.ZONE, FORWARDED: dns_answer.FORWARDED}
+"""The handler's table names -> native's table numbers."""
 
 
 @dataclass
@@ -70,7 +71,7 @@ class FastPath:
     # TemplateMirror
 
     def stored(self, table: str, key: CacheKey, template: AnswerTemplate) -> None:
-        kind = _KINDS.get(table, dns_answer.FORWARDED)
+        kind = _KINDS[table]
         qname, qtype, qclass, dnssec_ok = key
         offsets = tuple(offset for offset, _ in template.ttls)
         if not self.cache.put(kind, qname, qtype, qclass, dnssec_ok, template.packed, offsets,
@@ -80,10 +81,10 @@ class FastPath:
 
     def dropped(self, table: str, key: CacheKey) -> None:
         qname, qtype, qclass, dnssec_ok = key
-        self.cache.remove(_KINDS.get(table, dns_answer.FORWARDED), qname, qtype, qclass, dnssec_ok)
+        self.cache.remove(_KINDS[table], qname, qtype, qclass, dnssec_ok)
 
     def cleared(self, table: str) -> None:
-        self.cache.clear(_KINDS.get(table, dns_answer.FORWARDED))
+        self.cache.clear(_KINDS[table])
 
     # I/O
 

@@ -156,7 +156,7 @@ def main() -> int:
             "forwarded": {**servers, "dnsmasq": "10.0.0.4"},
         }
         for workload, queries in (("cluster", cluster), ("forwarded", forwarded)):
-            for name, address in servers_by_workload[workload].items():
+            for address in servers_by_workload[workload].values():
                 warm(topology, address, queries)
             for name, address in servers_by_workload[workload].items():
                 results[workload, name] = dnsperf(topology, address, queries, args.seconds,

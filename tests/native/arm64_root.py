@@ -161,11 +161,14 @@ def overlay(root: Path) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_tests(extra: list[str], scale: float = 0.05) -> int:
-    """Run tests/native (TEST_FILES) in the arm64 root; pytest's exit status."""
+def run_tests(extra: list[str], scale: float = 0.05, used: list[Path] | None = None) -> int:
+    """Run tests/native (TEST_FILES) in the arm64 root; pytest's exit status. The overlay's
+    mount point is appended to `used` (the test checks it is gone afterwards)."""
     root = ensure_root()
     ensure_binfmt()
     with overlay(root) as merged:
+        if used is not None:
+            used.append(merged)
         src = merged / "src"
         shutil.copytree(REPO / "native", src / "native",
                         ignore=shutil.ignore_patterns("__pycache__", "*.so", "_native.c", "*.o"))

@@ -38,8 +38,10 @@ def test_c_and_twin_serve_loopback_alike() -> None:
 def test_one_call_reads_batch_after_batch_while_all_are_hits() -> None:
     c, twin = (exchange(which, ["127.0.0.1"], datagrams=hits_only()) for which in ("c", "twin"))
     assert c == twin
-    assert [(b["received"], b["drained"], b["zone"]) for b in c["batches"]] == [(130, True, 130)]
-    assert len(c["replies"]["127.0.0.1"]) == 130  # type: ignore[index]
+    batches, replies = c["batches"], c["replies"]
+    assert isinstance(batches, list) and isinstance(replies, dict)
+    assert [(b["received"], b["drained"], b["zone"]) for b in batches] == [(130, True, 130)]
+    assert len(replies["127.0.0.1"]) == 130
 
 
 @pytest.mark.root
