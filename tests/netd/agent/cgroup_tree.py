@@ -24,18 +24,21 @@ from types import TracebackType
 from netd.agent.pod_cgroups import V1_CONTROLLERS, CgroupLayout, layout_from_mounts
 
 BURN = """
-import sys
+import select, sys, time
 sys.stdin.readline()
 data = bytearray(int(sys.argv[1]) << 20)
 for i in range(0, len(data), 4096):
     data[i] = 1
 print("ready", flush=True)
-end = __import__("time").monotonic() + float(sys.argv[2])
-while __import__("time").monotonic() < end:
-    pass
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end and not select.select([sys.stdin], [], [], 0)[0]:
+    for _ in range(10000):
+        pass
+sys.stdin.readline()
 sys.stdin.readline()
 """
-"""Waits for a line, allocates and touches argv[1] MiB, burns CPU for argv[2] s, waits again."""
+"""Waits for a line, allocates and touches argv[1] MiB, burns CPU for argv[2] s or until the
+next line, then idles (memory kept) until killed."""
 
 
 def host_layouts() -> dict[int, CgroupLayout]:
@@ -133,7 +136,8 @@ class CgroupTree:
 
     def spawn(self, relative: str, megabytes: int = 0, burn: float = 0.0) -> subprocess.Popen[str]:
         """A process in `relative` (every hierarchy) that, once `go` is called, allocates and
-        touches `megabytes` MiB and burns `burn` seconds of CPU, then waits until it is killed."""
+        touches `megabytes` MiB and burns CPU for `burn` seconds or until `idle`, then waits
+        until it is killed."""
         process = subprocess.Popen(
             [sys.executable, "-c", BURN, str(megabytes), str(burn)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -147,6 +151,13 @@ class CgroupTree:
         """Kill `process` and reap it (its cgroup can then be removed)."""
         process.send_signal(signal.SIGKILL)
         process.wait()
+
+
+def idle(process: subprocess.Popen[str]) -> None:
+    """Make a burning process stop burning (it keeps its memory)."""
+    assert process.stdin is not None
+    process.stdin.write("idle\n")
+    process.stdin.flush()
 
 
 def go(process: subprocess.Popen[str]) -> None:
