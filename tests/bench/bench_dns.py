@@ -22,10 +22,13 @@ with no lost queries.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -76,9 +79,25 @@ def warm(topology: Topology, server: str, queries: Path) -> None:
        "-n", "2", timeout=300)
 
 
-def our_arguments(address: str, extra: list[str]) -> list[str]:
+def our_arguments(address: str, extra: list[str], stats: Path) -> list[str]:
     nodes = [arg for n in range(1, NODES + 1) for arg in ("--node", f"node-{n}={node_address(n)}")]
-    return ["-m", "netd.dns", "--listen", address, "--upstream", "192.0.2.53", *nodes, *extra]
+    return ["-m", "netd.dns", "--listen", address, "--upstream", "192.0.2.53",
+            "--stats-file", str(stats), *nodes, *extra]
+
+
+def answered_in_c(topology: Topology, name: str, stats: Path) -> int | None:
+    """How many queries our server `name` has answered in C so far (its counters, by SIGUSR1)."""
+    process = topology.processes.get(name)
+    if process is None:
+        return None
+    stats.unlink(missing_ok=True)
+    process.send_signal(signal.SIGUSR1)  # `ip netns exec` and `taskset` exec in place: it is ours
+    deadline = time.monotonic() + 10
+    while not stats.exists() or not stats.read_text():
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    return int(json.loads(stats.read_text())["fast_path"].get("answered", 0))
 
 
 def dnsmasq(topology: Topology, name: str, address: str, *options: str) -> None:
@@ -88,7 +107,7 @@ def dnsmasq(topology: Topology, name: str, address: str, *options: str) -> None:
                    *options)
 
 
-def setup(topology: Topology) -> None:
+def setup(topology: Topology, workdir: Path) -> None:
     m = topology.master  # "server" namespace
     for address in ("10.0.0.2/24", "10.0.0.4/24", "10.0.0.5/24", "10.0.0.6/24", "10.0.0.7/24"):
         sh("ip", "-n", m, "addr", "add", address, "dev", f"{topology.prefix}ml")
@@ -99,13 +118,14 @@ def setup(topology: Topology) -> None:
             "--local=/0.0.10.in-addr.arpa/", "--host-record=kubernetes.cluster.home,10.0.0.1", *hosts)
     dnsmasq(topology, "dnsmasq-fwd", "10.0.0.4", "--server=192.0.2.53", "--cache-size=10000")
     for name, (address, extra) in OURS.items():
-        topology.start(name, m, *PIN, PYTHON, *our_arguments(address, extra), ready="ready")
+        topology.start(name, m, *PIN, PYTHON, *our_arguments(address, extra, workdir / f"{name}.json"),
+                       ready="ready")
     for address in ("10.0.0.2", "10.0.0.4"):
         wait_for_port(topology.client, address)
 
 
 @contextmanager
-def arm64_servers(topology: Topology) -> Iterator[None]:
+def arm64_servers(topology: Topology, workdir: Path) -> Iterator[None]:
     """Our server from the arm64 root under qemu (the extension cross-built for aarch64)."""
     import arm64_root  # noqa: PLC0415 - only with --arm64
 
@@ -117,11 +137,14 @@ def arm64_servers(topology: Topology) -> Iterator[None]:
             shutil.copytree(REPO / package, src / package,
                             ignore=shutil.ignore_patterns("__pycache__", "*.so", "_native.c"))
         arm64_root.build_extension(merged, src / "native")
+        for name in ARM64:  # their counters, written inside the root, are read from here
+            (workdir / f"{name}.json").symlink_to(src / f"{name}.json")
         try:
             for name, (address, extra) in ARM64.items():
                 topology.start(name, topology.master, *PIN, "chroot", str(merged), "/usr/bin/env", "-i",
                                "PATH=/usr/bin:/bin", "PYTHONPATH=/src", "PYTHONUNBUFFERED=1",
-                               "python3", *our_arguments(address, extra), ready="ready")
+                               "python3", *our_arguments(address, extra, Path(f"/src/{name}.json")),
+                               ready="ready")
             yield
         finally:
             for name in ARM64:
@@ -146,10 +169,10 @@ def main() -> int:
         forwarded.write_text("".join(f"name-{i}.example.test A\n" for i in range(FORWARDED)))
         topology = new_topology(workdir)
         stack.callback(topology.destroy)
-        setup(topology)
+        setup(topology, workdir)
         servers = {name: address for name, (address, _) in OURS.items()}
         if args.arm64:
-            stack.enter_context(arm64_servers(topology))
+            stack.enter_context(arm64_servers(topology, workdir))
             servers.update({name: address for name, (address, _) in ARM64.items()})
         servers_by_workload = {
             "cluster": {**servers, "dnsmasq": "10.0.0.2"},
@@ -159,16 +182,22 @@ def main() -> int:
             for address in servers_by_workload[workload].values():
                 warm(topology, address, queries)
             for name, address in servers_by_workload[workload].items():
+                before = answered_in_c(topology, name, workdir / f"{name}.json")
                 results[workload, name] = dnsperf(topology, address, queries, args.seconds,
                                                   args.outstanding)
+                after = answered_in_c(topology, name, workdir / f"{name}.json")
+                if before is not None and after is not None:
+                    results[workload, name]["in_c"] = (after - before) / max(
+                        results[workload, name]["completed"], 1)
     print(f"dnsperf -l {args.seconds} -q {args.outstanding} over a veth; every server alone on "
           "CPU 0 while asked, dnsperf on CPU 1")
     print(f"{'workload':<11}{'server':<14}{'qps':>10}{'sent':>10}{'lost':>7}{'avg ms':>8}  "
-          "x dnsmasq  response codes")
+          "x dnsmasq  in C  response codes")
     for (workload, server), f in results.items():
         ratio = f["qps"] / results[workload, "dnsmasq"]["qps"]
+        in_c = f"{100 * f['in_c']:>4.0f}%" if "in_c" in f else "    -"
         print(f"{workload:<11}{server:<14}{f['qps']:>10.0f}{f['sent']:>10.0f}{f['lost']:>7.0f}"
-              f"{f['latency_ms']:>8.3f}  {ratio:>8.2f}x  {f['rcodes']}")
+              f"{f['latency_ms']:>8.3f}  {ratio:>8.2f}x {in_c}  {f['rcodes']}")
     ok = True
     for workload in ("cluster", "forwarded"):
         ours, theirs = results[workload, "ours-fast"], results[workload, "dnsmasq"]
