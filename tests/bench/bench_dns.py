@@ -85,10 +85,10 @@ def our_arguments(address: str, extra: list[str], stats: Path) -> list[str]:
             "--stats-file", str(stats), *nodes, *extra]
 
 
-def answered_in_c(topology: Topology, name: str, stats: Path) -> int | None:
+def answered_in_c(topology: Topology, name: str, stats: Path | None) -> int | None:
     """How many queries our server `name` has answered in C so far (its counters, by SIGUSR1)."""
     process = topology.processes.get(name)
-    if process is None:
+    if process is None or stats is None:
         return None
     stats.unlink(missing_ok=True)
     process.send_signal(signal.SIGUSR1)  # `ip netns exec` and `taskset` exec in place: it is ours
@@ -125,7 +125,7 @@ def setup(topology: Topology, workdir: Path) -> None:
 
 
 @contextmanager
-def arm64_servers(topology: Topology, workdir: Path) -> Iterator[None]:
+def arm64_servers(topology: Topology, stats: dict[str, Path]) -> Iterator[None]:
     """Our server from the arm64 root under qemu (the extension cross-built for aarch64)."""
     import arm64_root  # noqa: PLC0415 - only with --arm64
 
@@ -137,8 +137,7 @@ def arm64_servers(topology: Topology, workdir: Path) -> Iterator[None]:
             shutil.copytree(REPO / package, src / package,
                             ignore=shutil.ignore_patterns("__pycache__", "*.so", "_native.c"))
         arm64_root.build_extension(merged, src / "native")
-        for name in ARM64:  # their counters, written inside the root, are read from here
-            (workdir / f"{name}.json").symlink_to(src / f"{name}.json")
+        stats.update({name: src / f"{name}.json" for name in ARM64})  # written inside the root
         try:
             for name, (address, extra) in ARM64.items():
                 topology.start(name, topology.master, *PIN, "chroot", str(merged), "/usr/bin/env", "-i",
@@ -170,9 +169,10 @@ def main() -> int:
         topology = new_topology(workdir)
         stack.callback(topology.destroy)
         setup(topology, workdir)
+        stats = {name: workdir / f"{name}.json" for name in OURS}
         servers = {name: address for name, (address, _) in OURS.items()}
         if args.arm64:
-            stack.enter_context(arm64_servers(topology, workdir))
+            stack.enter_context(arm64_servers(topology, stats))
             servers.update({name: address for name, (address, _) in ARM64.items()})
         servers_by_workload = {
             "cluster": {**servers, "dnsmasq": "10.0.0.2"},
@@ -182,10 +182,10 @@ def main() -> int:
             for address in servers_by_workload[workload].values():
                 warm(topology, address, queries)
             for name, address in servers_by_workload[workload].items():
-                before = answered_in_c(topology, name, workdir / f"{name}.json")
+                before = answered_in_c(topology, name, stats.get(name))
                 results[workload, name] = dnsperf(topology, address, queries, args.seconds,
                                                   args.outstanding)
-                after = answered_in_c(topology, name, workdir / f"{name}.json")
+                after = answered_in_c(topology, name, stats.get(name))
                 if before is not None and after is not None:
                     results[workload, name]["in_c"] = (after - before) / max(
                         results[workload, name]["completed"], 1)
