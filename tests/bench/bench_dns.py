@@ -15,6 +15,11 @@ on the same core: slow, but it shows the fast path runs there.
 
 1. cluster names (A and PTR of 200 nodes, warmed once);
 2. forwarded names through the cache (500 names, warmed once).
+Besides qps and lost queries, each server's CPU time per answered query
+(user + system of its process; the kernel's receive work done in softirq is
+not in it) and, for ours, the share answered in C. On a shared machine the
+qps of a fast server can be bounded by dnsperf's own core; CPU per query
+is not.
 Target (issue 15): ours with the fast path >= 1.5x dnsmasq's qps on both,
 with no lost queries.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import signal
@@ -83,6 +89,16 @@ def our_arguments(address: str, extra: list[str], stats: Path) -> list[str]:
     nodes = [arg for n in range(1, NODES + 1) for arg in ("--node", f"node-{n}={node_address(n)}")]
     return ["-m", "netd.dns", "--listen", address, "--upstream", "192.0.2.53",
             "--stats-file", str(stats), *nodes, *extra]
+
+
+def cpu_seconds(topology: Topology, name: str) -> float | None:
+    """CPU time the server `name` has used so far (user + system; `ip netns exec` and `taskset`
+    exec in place, so the process we started is the server)."""
+    process = topology.processes.get(name)
+    if process is None:
+        return None
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def answered_in_c(topology: Topology, name: str, stats: Path | None) -> int | None:
@@ -178,26 +194,34 @@ def main() -> int:
             "cluster": {**servers, "dnsmasq": "10.0.0.2"},
             "forwarded": {**servers, "dnsmasq": "10.0.0.4"},
         }
+        process_of = {"dnsmasq": {"cluster": "dnsmasq-auth", "forwarded": "dnsmasq-fwd"}}
         for workload, queries in (("cluster", cluster), ("forwarded", forwarded)):
             for address in servers_by_workload[workload].values():
                 warm(topology, address, queries)
             for name, address in servers_by_workload[workload].items():
                 before = answered_in_c(topology, name, stats.get(name))
+                process = process_of.get(name, {}).get(workload, name)
+                cpu_before = cpu_seconds(topology, process)
                 results[workload, name] = dnsperf(topology, address, queries, args.seconds,
                                                   args.outstanding)
+                cpu_after = cpu_seconds(topology, process)
                 after = answered_in_c(topology, name, stats.get(name))
+                if cpu_before is not None and cpu_after is not None:
+                    results[workload, name]["cpu_us"] = (cpu_after - cpu_before) * 1e6 / max(
+                        results[workload, name]["completed"], 1)
                 if before is not None and after is not None:
                     results[workload, name]["in_c"] = (after - before) / max(
                         results[workload, name]["completed"], 1)
     print(f"dnsperf -l {args.seconds} -q {args.outstanding} over a veth; every server alone on "
           "CPU 0 while asked, dnsperf on CPU 1")
     print(f"{'workload':<11}{'server':<14}{'qps':>10}{'sent':>10}{'lost':>7}{'avg ms':>8}  "
-          "x dnsmasq  in C  response codes")
+          "x dnsmasq  in C  CPU us/q  response codes")
     for (workload, server), f in results.items():
         ratio = f["qps"] / results[workload, "dnsmasq"]["qps"]
         in_c = f"{100 * f['in_c']:>4.0f}%" if "in_c" in f else "    -"
+        cpu = f"{f['cpu_us']:>8.1f}" if "cpu_us" in f else "       -"
         print(f"{workload:<11}{server:<14}{f['qps']:>10.0f}{f['sent']:>10.0f}{f['lost']:>7.0f}"
-              f"{f['latency_ms']:>8.3f}  {ratio:>8.2f}x {in_c}  {f['rcodes']}")
+              f"{f['latency_ms']:>8.3f}  {ratio:>8.2f}x {in_c}  {cpu}  {f['rcodes']}")
     ok = True
     for workload in ("cluster", "forwarded"):
         ours, theirs = results[workload, "ours-fast"], results[workload, "dnsmasq"]
