@@ -58,7 +58,8 @@ PACKAGES: tuple[str, ...] = (
     "systemd", "systemd-sysv", "dbus", "libpam-systemd", "network-manager", "netplan.io",
     "openssh-server", "openssh-sftp-server", "cloud-init", "sudo", "procps", "kmod", "netbase",
     "mount", "locales", "iproute2", "iputils-ping", "curl", "bind9-dnsutils",
-    # Provisioning's needs: package signing and TLS (apt repositories, kubeadm's PKI), python3.
+    # Provisioning's needs: package signing and TLS (the install steps of pkgs.k8s.io: curl
+    # Release.key | gpg --dearmor; the Kubernetes fake's PKI: python3-cryptography), python3.
     "gpg", "ca-certificates", "openssl", "python3", "python3-yaml", "python3-cryptography",
     # kubeadm/kubelet dependencies (iptables with the nft backend) and the CNI plugins.
     "iptables", "nftables", "conntrack", "ethtool", "socat", "containernetworking-plugins",
@@ -69,6 +70,7 @@ PACKAGES: tuple[str, ...] = (
 
 RECIPE_VERSION = "5"
 """Bump when the customize hooks below change, so the cache key changes with them."""
+
 
 @dataclass(frozen=True)
 class StandInFile:

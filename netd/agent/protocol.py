@@ -19,6 +19,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from foundation.errors import ApplianceError
 from foundation.records import AgentCredential
+from netd.agent.usage_report import UsageError, UsageReport, report_from_dict, report_to_dict
 from netd.routes.plan import PodRoute
 
 API_PREFIX = "/api/v1/agent"
@@ -77,6 +78,8 @@ class Report:
     """Recent problems, one line each (at most MAX_ERRORS, each at most 200 characters)."""
     agent_version: str
     """The agent's version string."""
+    usage: UsageReport | None = None
+    """CPU and memory of the node and its pods; None from agents that do not measure them."""
 
 
 def config_to_json(config: AgentConfig) -> bytes:
@@ -94,15 +97,16 @@ def config_to_json(config: AgentConfig) -> bytes:
 
 
 def report_to_json(report: Report) -> bytes:
-    """Encode a Report."""
-    return json.dumps(
-        {
-            "routes_programmed": report.routes_programmed,
-            "pod_cidr": str(report.pod_cidr) if report.pod_cidr else None,
-            "errors": list(report.errors),
-            "agent_version": report.agent_version,
-        }
-    ).encode()
+    """Encode a Report (`usage` only when there is one, as older agents sent it)."""
+    body: dict[str, object] = {
+        "routes_programmed": report.routes_programmed,
+        "pod_cidr": str(report.pod_cidr) if report.pod_cidr else None,
+        "errors": list(report.errors),
+        "agent_version": report.agent_version,
+    }
+    if report.usage is not None:
+        body["usage"] = report_to_dict(report.usage)
+    return json.dumps(body).encode()
 
 
 def _load_object(body: bytes) -> dict[str, object]:
@@ -186,9 +190,16 @@ def parse_report(body: bytes) -> Report:
         if not isinstance(line, str) or len(line) > 200:
             raise ProtocolError("errors: every entry must be a string of at most 200 characters")
         errors.append(line)
+    usage = None
+    if obj.get("usage") is not None:
+        try:
+            usage = report_from_dict(obj["usage"])
+        except UsageError as error:
+            raise ProtocolError(str(error)) from None
     return Report(
         routes_programmed=int(programmed),
         pod_cidr=pod_cidr,
         errors=tuple(errors),
         agent_version=_string(obj, "agent_version", 40),
+        usage=usage,
     )

@@ -16,6 +16,7 @@ import logging
 import random
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -27,6 +28,8 @@ from foundation.errors import ApplianceError
 from netd.agent.client import CredentialRejected, MasterClient
 from netd.agent.credential import read_credential
 from netd.agent.protocol import AgentConfig, ProtocolError, Report, config_to_json, parse_config
+from netd.agent.usage import UsageCollector
+from netd.agent.usage_report import UsageReport
 from netd.cni import CNI_CONF_DIR, write_atomically, write_cni_config
 from netd.routes.keeper import RouteKeeper
 
@@ -101,6 +104,7 @@ class Agent:
         self.keeper: RouteKeeper | None = None
         self.errors: list[str] = []
         self._client: MasterClient | None = None
+        self._usage: UsageCollector | None = None
 
     def run(self, stop: threading.Event) -> None:
         """Work until `stop` is set; routes stay in the kernel afterwards."""
@@ -164,7 +168,18 @@ class Agent:
             pod_cidr=self.config.pod_cidr if self.config else None,
             errors=tuple(line[:200] for line in errors),
             agent_version=__version__,
+            usage=self._measure(),
         )
+
+    def _measure(self) -> UsageReport | None:
+        """The node's and its pods' CPU and memory (None, noted, if they cannot be read)."""
+        try:
+            if self._usage is None:
+                self._usage = UsageCollector.for_this_node()
+            return self._usage.collect(time.monotonic())
+        except Exception as error:  # accounting must never keep the agent from reporting
+            self._note(f"CPU and memory not measured: {error}")
+            return None
 
     def _note(self, line: str) -> None:
         log.warning("%s", line)

@@ -48,6 +48,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--resolv-conf", type=Path, help="where `auto` reads the uplink's resolvers"
     )
     parser.add_argument("--stats-file", type=Path)
+    parser.add_argument(
+        "--no-fast-path", action="store_true", help="answer everything in Python (no C cache)"
+    )
     parser.add_argument("--debug", action="store_true")
     return parser.parse_args(argv)
 
@@ -64,7 +67,11 @@ async def _run(args: argparse.Namespace) -> None:
     )
     nodes = list(args.node)
     ctx = NetdContext(config=config, bus=EventBus(), state_dir=Path("."), known_nodes=lambda: nodes)
-    settings = DnsSettings(port=args.port, listen=tuple(args.listen) if args.listen else None)
+    settings = DnsSettings(
+        port=args.port,
+        listen=tuple(args.listen) if args.listen else None,
+        fast_path=not args.no_fast_path,
+    )
     if args.resolv_conf:
         settings = dataclasses.replace(settings, resolv_conf=args.resolv_conf)
     service = DnsService(ctx, settings)

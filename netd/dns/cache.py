@@ -11,7 +11,9 @@ never cached. The cache is bounded; when full, the oldest entry goes first.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from dnslib import QTYPE, RCODE, DNSLabel, DNSRecord
 
@@ -20,6 +22,25 @@ from netd.dns.zone import labels_of_wire
 
 CacheKey = tuple[bytes, int, int, bool]
 """(lower-case wire qname, qtype, qclass, DO bit)."""
+ZONE = "zone"
+FORWARDED = "forwarded"
+
+
+class TemplateMirror(Protocol):
+    """Something that keeps a copy of the handler's templates (netd.dns.fastpath's C cache).
+
+    Told of every template stored, dropped or cleared, in the order it happens, so that the
+    copy answers exactly what the handler would. Zone keys carry DO False (the zone ignores it).
+    """
+
+    def stored(self, table: str, key: CacheKey, template: AnswerTemplate) -> None:
+        """`template` now answers `key` in `table` (ZONE or FORWARDED)."""
+
+    def dropped(self, table: str, key: CacheKey) -> None:
+        """`key` no longer has a template in `table`."""
+
+    def cleared(self, table: str) -> None:
+        """`table` is empty."""
 
 
 def negative_ttl(reply: DNSRecord) -> int | None:
@@ -69,10 +90,16 @@ class AnswerCache:
     """Longest time any answer is kept, whatever its TTL says."""
     stats: CacheStats = field(default_factory=CacheStats)
     """Counters."""
+    mirror: TemplateMirror | None = None
+    """Told of every entry stored and dropped (the fast path's copy), or None."""
     _entries: OrderedDict[CacheKey, AnswerTemplate] = field(default_factory=OrderedDict)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def items(self) -> Iterator[tuple[CacheKey, AnswerTemplate]]:
+        """Every entry, oldest first (fresh or not)."""
+        return iter(list(self._entries.items()))
 
     def get(self, key: CacheKey, now: float) -> AnswerTemplate | None:
         """A fresh template for `key`, or None (an expired entry is dropped)."""
@@ -82,6 +109,8 @@ class AnswerCache:
             return entry
         if entry is not None:
             del self._entries[key]
+            if self.mirror is not None:
+                self.mirror.dropped(FORWARDED, key)
         self.stats.misses += 1
         return None
 
@@ -108,10 +137,14 @@ class AnswerCache:
         if ttl:
             self._entries.pop(key, None)
             self._entries[key] = template
+            if self.mirror is not None:
+                self.mirror.stored(FORWARDED, key, template)
             self.stats.stored += 1
             if reply.header.rcode != RCODE.NOERROR or not reply.rr:
                 self.stats.negative_stored += 1
             while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+                evicted, _ = self._entries.popitem(last=False)
                 self.stats.evicted += 1
+                if self.mirror is not None:
+                    self.mirror.dropped(FORWARDED, evicted)
         return template

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from dnslib import DNSError, DNSRecord
 
 from netd.dns import wire
-from netd.dns.cache import AnswerCache, CacheKey
+from netd.dns.cache import FORWARDED, ZONE, AnswerCache, CacheKey, TemplateMirror
 from netd.dns.template import AnswerTemplate
 from netd.dns.zone import Zone, labels_of_wire
 from netd.quiet_log import QuietWarning
@@ -98,10 +98,25 @@ class QueryHandler:
     """Counters."""
     _zone_templates: dict[tuple[bytes, int, int], AnswerTemplate] = field(default_factory=dict)
     _warn_unusable: QuietWarning = field(default_factory=lambda: QuietWarning(log))
+    _mirror: TemplateMirror | None = None
+
+    def mirror_to(self, mirror: TemplateMirror | None) -> None:
+        """Keep `mirror` (the fast path's copy) told of every template from now on, starting
+        with those already made; None stops it."""
+        self._mirror = mirror
+        self.cache.mirror = mirror
+        if mirror is None:
+            return
+        for (qname, qtype, qclass), template in self._zone_templates.items():
+            mirror.stored(ZONE, (qname, qtype, qclass, False), template)
+        for key, template in self.cache.items():
+            mirror.stored(FORWARDED, key, template)
 
     def zone_changed(self) -> None:
         """Forget pre-packed zone answers after the zone changed."""
         self._zone_templates.clear()
+        if self._mirror is not None:
+            self._mirror.cleared(ZONE)
 
     def handle(self, data: bytes, now: float, udp: bool) -> Command:
         """The command for one incoming message."""
@@ -163,7 +178,11 @@ class QueryHandler:
         template = AnswerTemplate.from_record(reply, 0.0, math.inf, count_down=False)
         if len(self._zone_templates) >= _MAX_ZONE_TEMPLATES:
             self._zone_templates.clear()  # random NXDOMAIN names must not grow memory forever
+            if self._mirror is not None:
+                self._mirror.cleared(ZONE)
         self._zone_templates[(query.qname, query.qtype, query.qclass)] = template
+        if self._mirror is not None:
+            self._mirror.stored(ZONE, (query.qname, query.qtype, query.qclass, False), template)
         return template
 
     def _render(

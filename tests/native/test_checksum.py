@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from scale import examples
 
 from native import checksum
 
@@ -21,11 +22,13 @@ def test_checksum_of_header_with_its_checksum_is_zero() -> None:
     assert checksum.inet_checksum(header) == 0
 
 
+@settings(max_examples=examples(100), deadline=None)
 @given(st.binary(max_size=2000))
 def test_c_and_python_checksums_agree(data: bytes) -> None:
     assert checksum.inet_checksum(data) == checksum.inet_checksum_py(data)
 
 
+@settings(max_examples=examples(100), deadline=None)
 @given(st.binary(min_size=2, max_size=200).filter(lambda b: len(b) % 2 == 0), st.data())
 def test_incremental_update_matches_full_recompute(data: bytes, draw: st.DataObject) -> None:
     index = draw.draw(st.integers(0, len(data) // 2 - 1))
