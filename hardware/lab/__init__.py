@@ -7,18 +7,30 @@ namespace gets no link, so the lab is sealed):
           │ eth0 ── pilab-wan
     pilab-home (router 192.0.2.1, dnsmasq DHCP, forwarding)
           │ pilab-ap ── wlan0
-    pilab-master (host filesystem, .venv: `appliance netd run` under a supervisor)
+    pilab-master: the daemon (host filesystem, .venv: `appliance netd run` under a
+          │       supervisor) and master-board (own root, systemd, sshd on 10.0.0.1:22)
           │ eth0 ── pilab-master port
     pilab-switch (bridge pilab-br0)
           │ pilab-pi-N ports ── eth0
-    pilab-pi-1 … pilab-pi-N (own PID/mount/UTS namespaces, overlay root, busybox init,
-                             DHCP client, sshd; disk = /var/lib/appliance-lab/disks/pi-N)
+    pilab-pi-1 … pilab-pi-N (own PID/mount/UTS/IPC/cgroup namespaces, systemd as PID 1
+                             like Raspberry Pi OS trixie: sshd, NetworkManager, cloud-init,
+                             a real DHCP client; disk = /var/lib/appliance-lab/disks/pi-N,
+                             or a card file with `lab up --cards`)
+
+Every board gets a Pi's kernel switches from the lab's firmware (`firmware`):
+/proc/cmdline = device-tree bootargs + /boot/firmware/cmdline.txt, the memory
+cgroup only with `cgroup_enable=memory`, zram swap from /etc/rpi/swap.conf.
+Kubernetes in the lab is simulated (`kubefake`, the one contract fake).
 
 Modules: `topology` (pure names/MACs/addresses), `rootfs` (mmdebstrap root,
 cached), `plumbing` (ip batches, setns sockets, /proc), `nodes` (power on/off,
-nsenter), `services` (home, internet, master processes), `supervise` (the
-master daemon's supervisor), `webforward` (host port → master page),
-`state` (dirs, state record, the lab key), `master_config` (the master's cluster.yaml),
-`preflight` (one-line errors with fixes), `lifecycle` (up/down), `status`,
-`control` (exec/link/power/ssh), `testing` (helpers for pytest fixtures).
+nsenter; with `board_power.sh`, `board_launch.sh` and the scripts the boards
+run), `firmware` (the emulated Pi firmware and kernel switches, pure) and
+`firmware_boot` (its step at every boot), `cgroups` (each board's cgroup),
+`cards` (card files and their loop devices), `services` (home, internet,
+master processes), `supervise` (the master daemon's supervisor),
+`webforward` (host port → master page), `state` (dirs, state record, the lab
+key), `master_config` (the master's cluster.yaml), `preflight` (one-line
+errors with fixes), `lifecycle` (up/down), `status`, `control`
+(exec/link/power/ssh), `testing` (helpers for pytest fixtures).
 """

@@ -1,30 +1,38 @@
-"""Lab boards: power on (boot), power off (power cut), find their init, run commands in them.
+"""Lab boards: power on (boot systemd), power off (power cut), find their init, run commands in them.
 
-A board is a network namespace (holding its cable; re-made blank at every
-power cut, because a real power cut loses all kernel network state) plus, while powered, a process tree in its own PID, mount and UTS namespaces.
-Power-on runs `node_launch.sh` as PID 1 of a new PID namespace; it mounts the
-overlay root and becomes busybox init. Power-off SIGKILLs every process in
-the board's network namespace at once: the PID namespace's init dies, the
-kernel kills the rest, and the mount namespace with the overlay goes away —
-no clean shutdown, exactly like pulling the plug. The disk (upper dir) stays.
+A board is a Raspberry Pi running Raspberry Pi OS: its own root (an overlay of the cached
+root with the board's disk on top, or its SD-card file with `lab up --cards`), its own
+PID, mount, UTS and cgroup namespaces, and systemd as PID 1. Workers `pi-N` each have a
+network namespace holding their cable (re-made blank at every power cut and reboot, as a
+real one loses all kernel network state); the master board shares the master's namespace
+with the daemon, which owns its addresses.
+
+Power-on writes the board's boot settings and the lab's "firmware" files, then starts
+`board_power.sh` detached in the board's network namespace: it boots the board
+(`board_launch.sh`, see there) and boots it again after a `reboot` inside. Power-off
+SIGKILLs the power loop and every process of the board's cgroup at once: no clean
+shutdown, exactly like pulling the plug; its mounts vanish with its mount namespace. The
+disk stays.
+
+What the lab's firmware puts in a board's /run is in `board_files`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-import shlex
+import shutil
 import subprocess
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from foundation.errors import EnvironmentProblem
-from hardware.lab import plumbing
+from hardware.lab import board_files as files
+from hardware.lab import cards as card_files
+from hardware.lab import cgroups, plumbing
 from hardware.lab import topology as t
 from hardware.lab.topology import LabPlan, NodePlan
-
-SSHD_COMMAND = "/usr/sbin/sshd -D -e -h /etc/ssh/ssh_host_ed25519_key"
-"""sshd in the foreground (init respawns it), logging to the console, with the board's own key."""
 
 
 @dataclass(frozen=True)
@@ -33,81 +41,93 @@ class BoardPaths:
 
     disk: Path
     """Its persistent disk (overlay upper + work dirs): survives power cycles and `lab down`."""
-    boot: Path
-    """Files copied into its /run/pilab at every power-on."""
+    run: Path
+    """Its runtime dir (removed by `lab down`): boot settings, firmware files, kernel view, root mount point."""
     console: Path
     """Its console log."""
+
+    @property
+    def boot(self) -> Path:
+        """The lab's firmware files, copied into the board's /run at every boot."""
+        return self.run / "firmware"
+
+    @property
+    def kernel(self) -> Path:
+        """The emulated kernel files of the current boot (and kernel.json for `lab status`)."""
+        return self.run / "kernel"
+
+    @property
+    def conf(self) -> Path:
+        """The boot settings board_power.sh and board_launch.sh read."""
+        return self.run / "board.conf"
 
 
 def board_paths(state_dir: Path, run_dir: Path, name: str) -> BoardPaths:
     """The paths of board `name` under the lab's state (disks) and run (runtime) dirs."""
     return BoardPaths(
         disk=state_dir / "disks" / name,
-        boot=run_dir / "nodes" / name / "boot",
+        run=run_dir / "nodes" / name,
         console=run_dir / "logs" / f"{name}.console",
     )
 
 
-def node_env(plan: LabPlan, node: NodePlan) -> str:
-    """The shell settings the board's boot script reads (/run/pilab/node.env)."""
-    values = {
-        "PILAB_NODE": node.name,
-        "PILAB_ADDRESSING": plan.addressing,
-        "PILAB_DHCP_CLIENT": node.dhcp_client,
-        "PILAB_ADDRESS": str(node.static_address),
-        "PILAB_GATEWAY": str(plan.master_address.ip),
-    }
-    return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
-
-
-def inittab() -> str:
-    """busybox init's table: run the boot script once, then keep sshd running."""
-    return f"::sysinit:/bin/sh /run/pilab/boot\n::respawn:{SSHD_COMMAND}\n"
-
-
-def _resource(name: str) -> str:
-    return resources.files("hardware.lab").joinpath(name).read_text()
+def write_tree(base: Path, files: dict[str, str]) -> None:
+    """Write `board_files.firmware_files` below `base` (emptied first)."""
+    shutil.rmtree(base, ignore_errors=True)
+    for relative, content in files.items():
+        path = base / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if content.startswith("-> "):
+            path.symlink_to(content[3:])
+        else:
+            path.write_text(content)
 
 
 def power_on(plan: LabPlan, node: NodePlan, *, lower: Path, paths: BoardPaths, public_key: str,
-             check_off: bool = True) -> None:
-    """Boot `node`: stage its boot files and start its init, detached from the caller.
+             card: Path | None = None, check_off: bool = True) -> None:
+    """Boot `node` (a worker or the master board) from its disk or card, detached from the caller.
 
-    `check_off=False` skips the "already on?" scan of /proc (used by `lab up`, whose
-    namespaces are brand new, to keep a 16-board start fast).
+    `check_off=False` skips the "already on?" check (used by `lab up`, whose namespaces are
+    brand new, to keep a 16-board start fast).
     """
-    if check_off and init_pid(node) is not None:
+    if check_off and powered(node, paths):
         raise EnvironmentProblem(f"{node.name} is already powered on; fix: appliance lab power {node.name} off")
-    paths.boot.mkdir(parents=True, exist_ok=True)
+    layout = card_files.read_layout(card) if card else None
+    paths.run.mkdir(parents=True, exist_ok=True)
     paths.console.parent.mkdir(parents=True, exist_ok=True)
-    paths.disk.mkdir(parents=True, exist_ok=True)
-    (paths.boot / "boot").write_text(_resource("node_boot.sh"))
-    (paths.boot / "inittab").write_text(inittab())
-    (paths.boot / "node.env").write_text(node_env(plan, node))
-    (paths.boot / "authorized_key").write_text(public_key.strip() + "\n")
-    launcher = paths.boot.parent / "launch.sh"
-    launcher.write_text(_resource("node_launch.sh"))
+    if card is None:
+        paths.disk.mkdir(parents=True, exist_ok=True)
+    write_tree(paths.boot / "run", files.firmware_files(plan, node, public_key, card is not None))
+    (paths.boot / "swapoff").write_text(files.resource("board_swapoff.sh"))
+    (paths.boot / "swapoff").chmod(0o755)
+    (paths.run / "launch.sh").write_text(files.resource("board_launch.sh"))
+    (paths.run / "power.sh").write_text(files.resource("board_power.sh"))
+    paths.conf.write_text(files.board_conf(plan, node, run=paths.run, disk=paths.disk, console=paths.console,
+                                           lower=lower, card=card, layout=layout,
+                                           cgroup=cgroups.board_dir(node.name)))
     with open(paths.console, "ab") as console:
         # `setsid -f` forks and exits at once, so the board's process tree is
-        # re-parented away from us: no zombie is left with the caller (pytest).
+        # re-parented away from us: no zombie is left with the caller (pytest). nsenter, not
+        # `ip netns exec`: that one mounts a new /sys, hiding the host's cgroup2 mount.
         subprocess.run(
-            [
-                "setsid", "-f", "ip", "netns", "exec", node.namespace,
-                "unshare", "--mount", "--uts", "--pid", "--fork", "--propagation", "private",
-                "--", "/bin/sh", str(launcher),
-                node.name, str(lower), str(paths.disk), str(paths.boot), str(paths.console),
-            ],
+            ["setsid", "-f", "nsenter", f"--net={plumbing.NETNS_DIR / node.namespace}", "--",
+             "/bin/sh", str(paths.run / "power.sh"), str(paths.conf)],
             stdin=subprocess.DEVNULL, stdout=console, stderr=console, check=True,
         )
 
 
+@functools.cache
+def _own_pid_namespace() -> str:
+    return os.readlink("/proc/self/ns/pid")
+
+
 def init_pid(node: NodePlan) -> int | None:
-    """Host PID of the board's init (PID 1 of its PID namespace), or None when powered off."""
-    own_pidns = os.readlink("/proc/self/ns/pid")
-    for pid in plumbing.namespace_pids(node.namespace):
+    """Host PID of the board's init (PID 1 of its PID namespace), or None when it is not running."""
+    own = _own_pid_namespace()
+    for pid in cgroups.pids(cgroups.board_dir(node.name)):
         try:
-            if os.readlink(f"/proc/{pid}/ns/pid") == own_pidns:
-                continue  # unshare itself (or a helper) still in our PID namespace
+            if os.readlink(f"/proc/{pid}/ns/pid") == own:
+                continue
             status = Path(f"/proc/{pid}/status").read_text()
         except (FileNotFoundError, ProcessLookupError):
             continue
@@ -117,14 +137,47 @@ def init_pid(node: NodePlan) -> int | None:
     return None
 
 
-def power_off(node: NodePlan, timeout: float = 5.0) -> None:
-    """Cut the power: SIGKILL every process of the board at once, then wait until they are gone."""
-    pids = plumbing.namespace_pids(node.namespace)
-    plumbing.kill_pids(pids)
-    alive = plumbing.wait_gone(pids, timeout)
+def power_pids(paths: BoardPaths) -> list[int]:
+    """The board's power loop and boot helpers on the host side (found by their command lines)."""
+    return _pids_with_argument_under(paths.run)
+
+
+def all_power_pids(run_dir: Path) -> list[int]:
+    """The power loops and boot helpers of every board of the lab whose run dir is `run_dir`."""
+    return _pids_with_argument_under(run_dir / "nodes")
+
+
+def _pids_with_argument_under(directory: Path) -> list[int]:
+    marker = (str(directory) + "/").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if any(arg.startswith(marker) for arg in (entry / "cmdline").read_bytes().split(b"\0")):
+                    found.append(int(entry.name))
+    return found
+
+
+def powered(node: NodePlan, paths: BoardPaths) -> bool:
+    """True while the board runs or its power loop is (re)booting it."""
+    return init_pid(node) is not None or bool(power_pids(paths))
+
+
+def power_off(node: NodePlan, paths: BoardPaths, timeout: float = 5.0) -> None:
+    """Cut the power: SIGKILL the power loop and every process of the board at once, then wait."""
+    directory = cgroups.board_dir(node.name)
+    loop = power_pids(paths)
+    board = cgroups.pids(directory)
+    worker = plumbing.namespace_pids(node.namespace) if node.role != "master" else []
+    plumbing.kill_pids(loop)  # first, so that it cannot take the board's death for a reboot
+    cgroups.kill(directory)
+    plumbing.kill_pids(worker)
+    alive = plumbing.wait_gone(sorted({*loop, *board, *worker}), timeout)
     if alive:
         raise EnvironmentProblem(f"{node.name}: processes {alive} survived SIGKILL; fix: check `ps` for D state")
-    reset_network(node)
+    cgroups.remove(directory, timeout)
+    if node.role != "master":
+        reset_network(node)
 
 
 def reset_network(node: NodePlan) -> None:
@@ -133,7 +186,8 @@ def reset_network(node: NodePlan) -> None:
     Without this, addresses, routes, nftables rules and interfaces the board made would
     outlive its power cut in the named namespace. The cable is re-made with the same MAC;
     a cable that was pulled stays pulled. The switch port is deleted first (synchronously)
-    because namespace teardown in the kernel is asynchronous.
+    because namespace teardown in the kernel is asynchronous. (board_power.sh does the same
+    at a reboot.)
     """
     pulled = plumbing.link_state(t.SWITCH_NS, node.switch_port) == "down"
     plumbing.run(["ip", "-n", t.SWITCH_NS, "link", "del", node.switch_port], check=False)
@@ -146,12 +200,14 @@ def reset_network(node: NodePlan) -> None:
 
 
 def enter_command(node: NodePlan, command: list[str]) -> list[str]:
-    """The nsenter command line that runs `command` inside the powered board's namespaces and root."""
+    """The nsenter command line that runs `command` inside the powered board's namespaces and root,
+    without the capabilities a board does not have (DROP_CAPS), like the board's own processes."""
     pid = init_pid(node)
     if pid is None:
         raise EnvironmentProblem(f"{node.name} is powered off; fix: appliance lab power {node.name} on")
     return [
-        "nsenter", f"--target={pid}", "--mount", "--uts", "--net", "--pid", "--root", "--wd",
+        "setpriv", "--bounding-set", files.DROP_CAPS, "--",
+        "nsenter", f"--target={pid}", "--mount", "--uts", "--net", "--pid", "--cgroup", "--root", "--wd",
         "--", "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME=/root", "TERM=" + os.environ.get("TERM", "dumb"), *command,
     ]

@@ -7,6 +7,8 @@ Figures, each next to the target from issue 3, all in one run:
 2. `lab up --nodes 16`, same measure: target <= 2x the 4-board time.
 3. `lab down` (after each up): target <= 5 s.
 4. memory per idle board (sum of RSS and of PSS of its processes, 5 s after boot).
+   and the CPU time one board's boot costs (its cgroup's usage, launcher and firmware step
+   included): unlike the wall times, it does not depend on how busy the machine is.
 5. with --build-root: the root build time (mmdebstrap into a temporary cache; a few minutes).
 
 Refuses to run while a lab is up (it would have to take it down). Fresh disks each
@@ -53,6 +55,7 @@ def one_round(nodes: int, addressing: str) -> dict[str, float]:
     record = load_record(dirs)
     assert record is not None
     memory = [board_memory_kib(n.namespace) for n in record.plan().nodes]
+    cpu = [board_cpu_seconds(n.name) for n in record.plan().nodes]
     started = time.monotonic()
     lifecycle.down(dirs)
     down_seconds = time.monotonic() - started
@@ -61,7 +64,20 @@ def one_round(nodes: int, addressing: str) -> dict[str, float]:
         "rss_mib": sum(m[0] for m in memory) / len(memory) / 1024,
         "pss_mib": sum(m[1] for m in memory) / len(memory) / 1024,
         "procs": sum(m[2] for m in memory) / len(memory),
+        "cpu_s": sum(cpu) / len(cpu),
     }
+
+
+def board_cpu_seconds(name: str) -> float:
+    """CPU time used by a board so far (its cgroup's usage_usec; 0 for a lab without board cgroups)."""
+    try:
+        from hardware.lab import cgroups
+
+        stat = (cgroups.board_dir(name) / "cpu.stat").read_text()
+    except (ImportError, OSError):
+        return 0.0
+    fields = dict(line.split() for line in stat.splitlines() if line.strip())
+    return int(fields.get("usage_usec", 0)) / 1e6
 
 
 def build_root_seconds() -> float:
@@ -106,6 +122,7 @@ def main() -> int:
             (f"[{mode}] idle board RSS sum (MiB)", four["rss_mib"], "report"),
             (f"[{mode}] idle board PSS sum (MiB)", four["pss_mib"], "report"),
             (f"[{mode}] processes per idle board", four["procs"], "report"),
+            (f"[{mode}] CPU per board, boot + 5 s idle (s)", four["cpu_s"], "report"),
             (f"[{mode}] idle board PSS, 16 boards (MiB)", sixteen["pss_mib"], "report"),
         ]
         for name, value, target in rows:

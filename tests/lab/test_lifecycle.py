@@ -13,14 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from hardware.lab import plumbing
+from hardware.lab import cgroups, plumbing
 from hardware.lab import topology as t
+from hardware.lab.state import default_dirs
 from hardware.lab.testing import LabHandle, LabManager, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
 APPLIANCE = [sys.executable, "-m", "appliance.cli.main"]
-LAB_MARKERS = ("pilab", "appliance-lab", "hardware.lab", "busybox init", "sshd -D -e -h")
+LAB_MARKERS = (str(default_dirs().base) + "/", f"{t.PREFIX}master", f"{t.PREFIX}pi-")
+"""This lab's processes' command lines name its directory or its namespaces. (Only this lab's: helpers
+sharing a machine run labs of their own with other prefixes and directories.) A board's own processes
+are found by their cgroup instead."""
 
 
 def appliance(*args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,14 +77,25 @@ def assert_nothing_left(before: Snapshot, after: Snapshot) -> None:
     """
     assert _lab_lines(before.netns) == [] and _lab_lines(after.netns) == []
     assert after.links == before.links
-    assert _lab_lines(after.mounts) == _lab_lines(before.mounts) == []
+    # (Only new lines count: a helper sharing the machine may hold mounts under the lab's cache.)
+    assert [m for m in _lab_lines(after.mounts) if m not in _lab_lines(before.mounts)] == []
     new_mounts = set(after.mounts.splitlines()) - set(before.mounts.splitlines())
     assert not [m for m in new_mounts if "overlay" in m or "/var/lib/appliance-lab" in m], new_mounts
     new = {pid: cmd for pid, cmd in after.processes.items() if pid not in before.processes}
     # Other work may start processes meanwhile; none may be the lab's. Every lab process
-    # carries a marker: the lab dir, a pilab name, a board's init or sshd (a board's other
-    # processes die with its init: the kernel kills a PID namespace with its PID 1).
+    # carries a marker: the lab dir, a pilab name, a board's systemd (a board's other
+    # processes die with its init: the kernel kills a PID namespace with its PID 1), and
+    # the boards' cgroups are gone.
     assert not [(pid, cmd) for pid, cmd in new.items() if any(m in cmd for m in LAB_MARKERS)]
+    assert not cgroups.lab_dir().exists()
+    assert not [pid for pid in after.processes if f"/{cgroups.lab_dir().name}/" in _cgroup_of(pid)]
+
+
+def _cgroup_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return ""
 
 
 def test_second_up_is_refused(lab: LabHandle) -> None:
