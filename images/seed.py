@@ -94,8 +94,21 @@ def _require_hash(config: Config) -> str:
     return config.access.password_hash
 
 
+class _Dumper(yaml.SafeDumper):
+    """safe_dump with multi-line strings as literal blocks (keys, files): readable on the card."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value and not value.startswith((" ", "\n")) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def _dump(document: object) -> str:
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=4096, allow_unicode=True)
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096,
+                     allow_unicode=True)
 
 
 def first_boot_commands(role: str) -> list[list[str]]:
