@@ -37,7 +37,7 @@ from images.partitions import MalformedPartitionTable, PartitionTable, check_fit
 from images.region import FileRegion
 from images.rootfs import RootInfo, gather_root_facts, judge_root
 from images.seed import PAYLOAD_DIR, CardSeed, NoPasswordHash, hostname_of, wpa_psk
-from images.stream import SourceStream, finish_size, sha256_file, sparse_copy, write_sparse
+from images.stream import SourceStream, finish_size, sha256_file, sparse_copy, write_error, write_sparse
 from images.wheels import ensure_wheelhouse, wheel_files
 
 HEAD = 1024 * 1024
@@ -175,8 +175,11 @@ def build_images(config: Config, config_text: str, base: Path, out: Path, *, exp
     partials = {role: out / f".{role}.img.partial" for role in ROLES}
     manifest_partial = out / ".manifest.json.partial"
     try:
-        return _build(config, config_text, base, out, expected, now, wheelhouse, psk, partials, manifest_partial,
-                      progress)
+        try:
+            return _build(config, config_text, base, out, expected, now, wheelhouse, psk, partials,
+                          manifest_partial, progress)
+        except OSError as error:  # the outputs: no space, a read-only or vanished folder
+            raise write_error(error) from None
     except BaseException:
         for path in [*partials.values(), manifest_partial]:
             path.unlink(missing_ok=True)

@@ -132,11 +132,12 @@ def _pwrite_all(fd: int, data: memoryview | bytes, offset: int) -> None:
         try:
             written = os.pwrite(fd, view, offset)
         except OSError as error:
-            raise _write_error(error) from None
+            raise write_error(error) from None
         view, offset = view[written:], offset + written
 
 
-def _write_error(error: OSError) -> BuildFailed:
+def write_error(error: OSError) -> BuildFailed:
+    """One line for an OSError met while writing an output (ENOSPC named as such)."""
     if error.errno == errno.ENOSPC:
         return BuildFailed(f"no space left for the output ({error.filename or 'output folder'}); "
                            "free some space or choose another --out folder")
@@ -148,7 +149,7 @@ def finish_size(fd: int, size: int) -> None:
     try:
         os.ftruncate(fd, size)
     except OSError as error:
-        raise _write_error(error) from None
+        raise write_error(error) from None
 
 
 def sparse_copy(source: int, target: int, size: int) -> None:
@@ -167,7 +168,7 @@ def sparse_copy(source: int, target: int, size: int) -> None:
             try:
                 copied = os.copy_file_range(source, target, data_end - offset, offset, offset)
             except OSError as error:
-                raise _write_error(error) from None
+                raise write_error(error) from None
             if copied == 0:
                 break
             offset += copied
