@@ -37,7 +37,14 @@ from images.partitions import MalformedPartitionTable, PartitionTable, check_fit
 from images.region import FileRegion
 from images.rootfs import RootInfo, gather_root_facts, judge_root
 from images.seed import PAYLOAD_DIR, CardSeed, NoPasswordHash, hostname_of, wpa_psk
-from images.stream import SourceStream, finish_size, sha256_file, sparse_copy, write_error, write_sparse
+from images.stream import (
+    SourceStream,
+    finish_size,
+    sha256_file,
+    sparse_copy,
+    write_error,
+    write_sparse,
+)
 from images.wheels import ensure_wheelhouse, wheel_files
 
 HEAD = 1024 * 1024
