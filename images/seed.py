@@ -296,3 +296,21 @@ def _firstrun_network(config: Config, role: str, psk: str | None) -> list[str]:
                   f"iw reg set {_q(config.wifi.country)} 2>/dev/null"]
     lines.append("chmod 0600 /etc/NetworkManager/system-connections/appliance-*.nmconnection")
     return lines
+
+
+def with_host_keys(user_data_text: str, keys: tuple[HostKey, ...]) -> str:
+    """A card's user-data: the built one with its own SSH host keys under `ssh_keys:`."""
+    document = yaml.safe_load(user_data_text)
+    if not isinstance(document, dict):
+        raise ValueError("user-data is not a #cloud-config mapping")
+    document["ssh_keys"] = {f"{key.kind}_{part}": getattr(key, part) for key in keys for part in ("private", "public")}
+    return "#cloud-config\n" + _dump(document)
+
+
+def with_instance_id(meta_data_text: str, instance_id: str) -> str:
+    """A card's meta-data: the built one with its own instance-id."""
+    document = yaml.safe_load(meta_data_text) or {}
+    if not isinstance(document, dict):
+        raise ValueError("meta-data is not a mapping")
+    document["instance-id"] = instance_id
+    return _dump(document)
