@@ -135,6 +135,15 @@ def _transport(disk: Path) -> str:
     return ""
 
 
+def _same_backing(sys_root: Path, name: str, backing: str) -> list[Path]:
+    """Other loop devices whose backing file is `backing`."""
+    try:
+        loops = [entry for entry in (sys_root / "block").iterdir() if entry.name.startswith("loop")]
+    except OSError:
+        return []
+    return [entry for entry in loops if entry.name != name and _read(entry / "loop" / "backing_file") == backing]
+
+
 def disk_facts(name: str, path: str, sys_root: Path, mounts: list[Mount]) -> DeviceFacts:
     """Facts about the whole disk `name` (a folder under sys_root/block)."""
     disk = sys_root / "block" / name
@@ -147,6 +156,16 @@ def disk_facts(name: str, path: str, sys_root: Path, mounts: list[Mount]) -> Dev
         numbers_of = _dev_numbers(sys_root / "class" / "block" / holder)
         if numbers_of is not None:
             numbers.add(numbers_of)
+    loop = name.startswith("loop")
+    backing = _read(disk / "loop" / "backing_file") or None
+    if backing is not None:
+        # The kernel may lack partition tables for loop devices (then partitions are attached as more loop
+        # devices with --offset, as the lab does): every loop device on the same file counts as this card.
+        for other in _same_backing(sys_root, name, backing):
+            numbers_of = _dev_numbers(other)
+            if numbers_of is not None:
+                numbers.add(numbers_of)
+                holders.add(other.name)
     names = {part.name for part in parts} | holders
     # By device number, and by source name too: / on an overlay or in a container has no number of its disk.
     ours = [m for m in mounts if m.device in numbers or m.source.removeprefix("/dev/") in names]
@@ -154,8 +173,6 @@ def disk_facts(name: str, path: str, sys_root: Path, mounts: list[Mount]) -> Dev
     holds_root = any(m.mount_point == "/" for m in ours)
     size = int(_read(disk / "size") or 0) * 512
     vendor, model = _read(disk / "device" / "vendor"), _read(disk / "device" / "model")
-    loop = name.startswith("loop")
-    backing = _read(disk / "loop" / "backing_file") or None
     return DeviceFacts(
         path=path, name=name, is_block=True, is_partition=False, size=size,
         removable=_read(disk / "removable") == "1", read_only=_read(disk / "ro") == "1", loop=loop,
