@@ -84,9 +84,14 @@ if [ "$ROLE" = master ]; then
 else
     install -d -m 0700 %(agent_state)s
 fi
-install -m 0644 "$PAYLOAD/appliance.service" /etc/systemd/system/appliance.service
-systemctl daemon-reload || true
-if [ "$START" = --no-start ]; then systemctl enable appliance.service; else systemctl enable --now appliance.service; fi
+install -D -m 0644 "$PAYLOAD/appliance.service" /etc/systemd/system/appliance.service
+if command -v systemctl >/dev/null; then
+    systemctl daemon-reload || true
+    if [ "$START" = --no-start ]; then systemctl enable appliance.service; else systemctl enable --now appliance.service; fi
+else  # a root without systemd (a test root): enable the unit the way systemctl would
+    install -d /etc/systemd/system/multi-user.target.wants
+    ln -sf /etc/systemd/system/appliance.service /etc/systemd/system/multi-user.target.wants/appliance.service
+fi
 # The card's private host keys were in the seed on the boot partition (a FAT, readable by every
 # local user): now that cloud-init has installed them, take them out of user-data.
 if [ -f "$PAYLOAD/../user-data" ] && grep -q '^ssh_keys:' "$PAYLOAD/../user-data"; then
