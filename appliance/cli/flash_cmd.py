@@ -15,15 +15,16 @@ from foundation.errors import UsageError
 
 @click.command()
 @click.argument("image_path", metavar="IMAGE", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("devices", metavar="[DEVICE]...", nargs=-1)
+@click.argument("device", nargs=-1)
 @click.option("--yes", is_flag=True, help="Do not ask before writing.")
 @click.option("--allow-non-removable", is_flag=True,
               help="Also write disks sysfs does not call removable (loop devices); never / or a mounted disk.")
 @click.option("--name", "names", multiple=True, metavar="LABEL",
               help="The card's name (one per DEVICE; default pi-N after the last in cards.pub, or master).")
-def flash(image_path: Path, devices: tuple[str, ...], yes: bool, allow_non_removable: bool,
+def flash(image_path: Path, device: tuple[str, ...], yes: bool, allow_non_removable: bool,
           names: tuple[str, ...]) -> None:
     """Write IMAGE to each DEVICE, read it back and compare; without DEVICE, list candidate cards."""
+    devices = device
     from images.cards import cards_pub_path, flash_cards, plan_cards, read_cards_pub
     from images.devices import candidates
     from images.errors import ImageError

@@ -1,0 +1,146 @@
+"""Image build and card flashing, beside the tools named in the issue, in the same run (root).
+
+    .venv/bin/python tests/bench/bench_images.py [--repeat 3] [--only build|flash]
+
+Build: both card images from a 2 GiB sparse Pi-OS-shaped `.img.xz` (the lab's
+whole Debian root as rootfs, made once by the tests' generator and cached in
+/var/tmp/appliance-bench), against `xz -dc FILE > /dev/null` of the same file
+alone. Target: at most 1.3x. The wheelhouse is built before timing (a build
+reuses the cached one; building it is a one-off).
+
+Flash: write + fsync + read back + compare one 2 GiB card image to a loop
+device (`appliance flash`'s code path), against `dd bs=4M conv=fsync` followed
+by `cmp` of the image and the device. Target: at least 0.9x dd+cmp's throughput.
+Each figure is the median of --repeat runs, the runs of the two sides interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "images"))
+from conftest import write_cluster  # noqa: E402
+from imgt_base import lab_root, make_base_image, xz_compress  # noqa: E402
+
+from images.build import build_images  # noqa: E402
+from images.flash import write_card  # noqa: E402
+from images.rootfs import python_version  # noqa: E402
+from images.wheels import ensure_wheelhouse, host_arch  # noqa: E402
+
+CACHE = Path(os.environ.get("APPLIANCE_BENCH_DIR", "/var/tmp/appliance-bench"))
+GENERATOR_VERSION = "1"
+SIZE_MIB = 2048
+
+
+def bench_image() -> Path:
+    """The 2 GiB .img.xz (made once: the xz compression takes a few minutes)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    xz = CACHE / f"pios-2g-v{GENERATOR_VERSION}.img.xz"
+    if not xz.exists():
+        print(f"making {xz} (once)...", file=sys.stderr)
+        image = make_base_image(CACHE / "pios-2g.img", "trixie", lab_root(), size_mib=SIZE_MIB)
+        made = xz_compress(image.path, "-6")
+        made.rename(xz)
+        image.path.unlink()
+    return xz
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def median(values: list[float]) -> str:
+    return f"{statistics.median(values):6.2f} s (range {min(values):.2f}-{max(values):.2f})"
+
+
+def bench_build(repeat: int) -> None:
+    xz = bench_image()
+    work = Path(tempfile.mkdtemp(prefix="bench-images-", dir=CACHE))
+    cluster = write_cluster(work / "cfg")
+    house = ensure_wheelhouse(host_arch(), python_version(tuple(p.name for p in (lab_root() / "usr/lib").iterdir()))
+                              or "3.11")
+    ours: list[float] = []
+    anchor: list[float] = []
+    try:
+        for run in range(repeat):
+            with open(os.devnull, "wb") as sink:
+                anchor.append(timed(lambda: subprocess.run(["xz", "-dc", str(xz)], stdout=sink, check=True)))
+            out = work / f"out{run}"
+            ours.append(timed(lambda: build_images(cluster.config, cluster.text, xz, out, wheelhouse=house)))
+            for name in ("master.img", "worker.img", "manifest.json"):
+                (out / name).unlink()
+    finally:
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+    print(f"build from {xz.name} ({xz.stat().st_size / 1e6:.0f} MB compressed, {SIZE_MIB} MiB image):")
+    print(f"  xz -dc > /dev/null          {median(anchor)}")
+    print(f"  appliance image build       {median(ours)}   (both images, hashed, manifest)")
+    print(f"  ratio                       {statistics.median(ours) / statistics.median(anchor):6.2f}x   (target <= 1.3x)")
+
+
+def bench_flash(repeat: int) -> None:
+    xz = bench_image()
+    work = Path(tempfile.mkdtemp(prefix="bench-flash-", dir=CACHE))
+    loop = ""
+    try:
+        image = work / "card-image.img"
+        with open(image, "wb") as target:
+            subprocess.run(["xz", "-dc", str(xz)], stdout=target, check=True)
+        size = image.stat().st_size
+        backing = work / "card.img"
+        with open(backing, "wb") as handle:
+            handle.truncate(size)
+        loop = subprocess.run(["losetup", "-f", "--show", str(backing)], check=True, capture_output=True,
+                              text=True).stdout.strip()
+        ours: list[float] = []
+        anchor: list[float] = []
+
+        def dd_cmp() -> None:
+            subprocess.run(["dd", f"if={image}", f"of={loop}", "bs=4M", "conv=fsync", "status=none"], check=True)
+            subprocess.run(["cmp", str(image), loop, "-n", str(size)], check=True)
+
+        def appliance_flash() -> None:
+            fd = os.open(image, os.O_RDONLY)
+            try:
+                write_card(fd, size, loop)
+            finally:
+                os.close(fd)
+
+        for _ in range(repeat):
+            anchor.append(timed(dd_cmp))
+            ours.append(timed(appliance_flash))
+        mb = size / 1e6
+        print(f"flash + verify {size / 2**30:.0f} GiB to a loop device:")
+        print(f"  dd bs=4M conv=fsync + cmp   {median(anchor)}   {mb / statistics.median(anchor):6.0f} MB/s")
+        print(f"  appliance flash             {median(ours)}   {mb / statistics.median(ours):6.0f} MB/s")
+        print(f"  throughput ratio            {statistics.median(anchor) / statistics.median(ours):6.2f}x   (target >= 0.9x)")
+    finally:
+        if loop:
+            subprocess.run(["losetup", "-d", loop], check=False)
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["build", "flash"])
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench_images: run as root (loop devices, the lab root)")
+    if args.only in (None, "build"):
+        bench_build(args.repeat)
+    if args.only in (None, "flash"):
+        bench_flash(args.repeat)
+
+
+if __name__ == "__main__":
+    main()
