@@ -1,7 +1,7 @@
 """A small progress line for long byte work: bytes, rate, time left.
 
 On a terminal it rewrites one line (`\\r`), at most ten times a second; when
-not on a terminal it prints a plain line at every 25% and the last one, so
+not on a terminal it prints a plain line at the start and at every 25%, so
 logs stay short. The clock is passed in so the tests step it.
 """
 
@@ -43,7 +43,7 @@ class ProgressLine:
         now = self.clock()
         if what != self._what:
             self.finish()
-            self._what, self._started, self._shown, self._quarter = what, now, 0.0, -1
+            self._what, self._started, self._shown, self._quarter = what, now, float("-inf"), -1
         text = progress_text(what, done, total, now - self._started)
         if self.terminal:
             if now - self._shown >= 0.1 or done >= total:
