@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,31 @@ def test_bookworm_gets_firstrun(bookworm_base: BaseImage, cluster: ClusterFile, 
     assert "user-data" not in names and "firstrun.sh" in names
     fsck(tmp_path / "boot.img")
     assert os.path.getsize(tmp_path / "worker.img") == bookworm_base.path.stat().st_size
+
+
+def test_build_needs_no_root(trixie_base: BaseImage, wheelhouse: Path) -> None:
+    """The whole build as `nobody`: nothing is mounted, no loop device, no privilege."""
+    import shutil
+    import tempfile
+
+    from conftest import write_cluster
+
+    work = Path(tempfile.mkdtemp(prefix="im-nobody-"))
+    try:
+        work.chmod(0o777)
+        cluster = write_cluster(work / "cfg")
+        house = work / "wheels"
+        shutil.copytree(wheelhouse, house)
+        base = work / "base.img"
+        shutil.copy(trixie_base.path, base)
+        for path in [work, *work.rglob("*")]:
+            os.chown(path, 65534, 65534)
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                               "appliance.cli.main", "image", "build", "--config", str(cluster.path), "--base",
+                               str(base), "--out", str(work / "out"), "--wheelhouse", str(house)],
+                              capture_output=True, text=True, env={**os.environ, "HOME": str(work)}, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert (work / "out" / "master.img").stat().st_uid == 65534
+        assert boot_file(work / "out" / "worker.img", "user-data").startswith(b"#cloud-config\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
