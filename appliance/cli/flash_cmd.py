@@ -43,11 +43,11 @@ def flash(image_path: Path, device: tuple[str, ...], yes: bool, allow_non_remova
         found = candidates()
         if not found:
             click.echo("no candidate disks found; insert a card (or name a loop device with --allow-non-removable)")
-        for device in found:
-            verdict = judge(device, image.size)
+        for disk in found:
+            verdict = judge(disk, image.size)
             state = "ok" if verdict.ok else "refused: " + verdict.reasons[0]
-            click.echo(f"{device.path:<16} {human_bytes(device.size):>9}  {device.transport or '-':<6} "
-                       f"{device.model or '-':<24} {state}")
+            click.echo(f"{disk.path:<16} {human_bytes(disk.size):>9}  {disk.transport or '-':<6} "
+                       f"{disk.model or '-':<24} {state}")
         return
     keys_file = cards_pub_path(image_path)
     plans = plan_cards(image, list(devices), list(names), allow_non_removable, read_cards_pub(keys_file))
@@ -55,8 +55,8 @@ def flash(image_path: Path, device: tuple[str, ...], yes: bool, allow_non_remova
         if not sys.stdin.isatty():
             raise UsageError("not asking on a non-terminal: pass --yes to write " + ", ".join(devices))
         for plan in plans:
-            device = plan.device
-            click.echo(f"{device.path}: {human_bytes(device.size)} {device.model or device.transport} -> card {plan.label}")
+            disk = plan.device
+            click.echo(f"{disk.path}: {human_bytes(disk.size)} {disk.model or disk.transport} -> card {plan.label}")
         click.confirm(f"Write {image_path.name} to {len(plans)} card(s)? Everything on them is lost", abort=True)
     line = ProgressLine(sys.stderr, sys.stderr.isatty())
     reports = flash_cards(image_path, plans, lambda: dt.datetime.now(dt.UTC),
