@@ -3,18 +3,24 @@
 The steps, each checked before the next:
 
 1. Wi-Fi passphrase and password hash are checked first (nothing written if missing).
-2. The base (.img or .img.xz) is streamed once into DIR/.master.img.partial,
-   sparse; the partition table is parsed from its first MiB; at the end the
-   image's length is checked against the table (a truncated download is
-   caught) and `--sha256` against the file's hash.
-3. The root partition's facts (architecture, Python) are read with debugfs;
-   a 32-bit system is refused. They choose the wheelhouse.
-4. The master image is copied into the worker's (data extents only).
-5. Each boot partition gets its card files (`images.customize`), written by
+2. The base (.img or .img.xz) is streamed once into DIR/.master.img.partial and
+   DIR/.worker.img.partial, sparse; the partition table is parsed from its first
+   MiB; at the end the image's length is checked against the table (a truncated
+   download is caught) and `--sha256` against the file's hash.
+3. The root partition's facts (architecture, Python) are read with debugfs; a
+   32-bit system is refused. They choose the wheelhouse.
+4. Each boot partition gets its card files (`images.customize`), written by
    `images.fat` in place, no mount.
-6. Both images are hashed in parallel (hashlib releases the GIL), the manifest
-   is written, and only then are the partial files renamed into place: an
-   error at any step leaves no half-written output (the partials are removed).
+5. Both images are hashed, the manifest is written, and only then are the
+   partial files renamed into place: an error at any step leaves no half-written
+   output (the partials are removed).
+
+Steps 3-5 overlap the stream when the root's facts are known before it starts
+(a plain .img, or a base built before: `images.facts_cache`): the boot
+partitions are seeded as soon as they are on disk, and two threads hash the
+outputs while the root partition streams (hashlib and liblzma release the GIL).
+Otherwise the outputs are hashed after the stream, in parallel. The facts are
+read from the finished image either way and must match.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from pathlib import Path
 from foundation.config.model import Config
 from images.customize import BaseFacts, apply_files, card_files, read_base_facts
 from images.errors import BuildFailed, ImageError
+from images.facts_cache import forget_facts, known_facts, remember_facts
 from images.fat import FatVolume, MalformedFat
 from images.partitions import MalformedPartitionTable, PartitionTable, check_fits, parse_table
 from images.region import FileRegion
@@ -39,9 +46,9 @@ from images.rootfs import RootInfo, gather_root_facts, judge_root
 from images.seed import PAYLOAD_DIR, CardSeed, NoPasswordHash, hostname_of, wpa_psk
 from images.stream import (
     SourceStream,
+    StreamHasher,
     finish_size,
     sha256_file,
-    sparse_copy,
     write_error,
     write_sparse,
 )
@@ -103,31 +110,66 @@ def _check_sha256(expected: str | None) -> str | None:
     return value
 
 
-def stream_base(base: Path, target_fd: int, progress: Progress) -> tuple[PartitionTable, int, str]:
-    """Decompress/copy `base` into `target_fd` (sparse); (table, image size, sha256 of the file)."""
+@dataclass
+class Streamed:
+    """The base image written into the outputs."""
+
+    table: PartitionTable
+    """Its partition table."""
+    size: int
+    """Its length in bytes."""
+    sha256: str
+    """SHA-256 of the base file as read (compressed or not)."""
+    hashers: dict[str, StreamHasher] | None
+    """The outputs' hashers, when the boot partitions were seeded during the stream."""
+
+
+OnBootWritten = Callable[[PartitionTable, int], dict[str, StreamHasher] | None]
+
+
+def stream_base(base: Path, fds: Mapping[str, int], progress: Progress,
+                on_boot_written: OnBootWritten | None = None) -> Streamed:
+    """Decompress/copy `base` into every fd (sparse). Once the boot partition is on disk,
+    `on_boot_written(table, bytes written)` may seed it and return hashers, which then get every later chunk."""
     table: PartitionTable | None = None
     head = bytearray()
     offset = 0
     next_report = 256 * 1024 * 1024
-    with SourceStream(base) as stream:
-        for chunk in stream.chunks():
+    hashers: dict[str, StreamHasher] | None = None
+    waiting = on_boot_written is not None
+    try:
+        with SourceStream(base) as stream:
+            for chunk in stream.chunks():
+                if table is None:
+                    head += chunk[: HEAD - len(head)]
+                    if len(head) >= HEAD:
+                        table = _parse_head(base, bytes(head))
+                for fd in fds.values():
+                    write_sparse(fd, chunk, offset)
+                offset += len(chunk)
+                if hashers is not None:
+                    for hasher in hashers.values():
+                        hasher.feed(chunk)
+                elif waiting and table is not None and offset >= table.boot().end:
+                    waiting = False
+                    assert on_boot_written is not None
+                    hashers = on_boot_written(table, offset)
+                if offset >= next_report:
+                    progress(f"  {offset // (1024 * 1024)} MiB of the base image read")
+                    next_report += 256 * 1024 * 1024
             if table is None:
-                head += chunk[: HEAD - len(head)]
-                if len(head) >= HEAD:
-                    table = _parse_head(base, bytes(head))
-            write_sparse(target_fd, chunk, offset)
-            offset += len(chunk)
-            if offset >= next_report:
-                progress(f"  {offset // (1024 * 1024)} MiB of the base image read")
-                next_report += 256 * 1024 * 1024
-        if table is None:
-            table = _parse_head(base, bytes(head))
-        finish_size(target_fd, offset)
-        try:
-            check_fits(table, offset)
-        except MalformedPartitionTable as error:
-            raise ImageError(f"{base}: {error}") from None
-        return table, offset, stream.sha256()
+                table = _parse_head(base, bytes(head))
+            for fd in fds.values():
+                finish_size(fd, offset)
+            try:
+                check_fits(table, offset)
+            except MalformedPartitionTable as error:
+                raise ImageError(f"{base}: {error}") from None
+            return Streamed(table, offset, stream.sha256(), hashers)
+    except BaseException:
+        for hasher in (hashers or {}).values():
+            hasher.abandon()
+        raise
 
 
 def _parse_head(base: Path, head: bytes) -> PartitionTable:
@@ -193,51 +235,96 @@ def build_images(config: Config, config_text: str, base: Path, out: Path, *, exp
         raise
 
 
+class _GuessWasWrong(Exception):
+    """The remembered facts of a base did not match its root: build again without them."""
+
+
 def _build(config: Config, config_text: str, base: Path, out: Path, expected: str | None, now: dt.datetime,
            wheelhouse: Path | None, psk: str | None, partials: dict[str, Path], manifest_partial: Path,
            progress: Progress) -> list[BuiltImage]:
-    progress(f"reading {base}")
+    known = known_facts(base)
+    try:
+        return _build_once(config, config_text, base, out, expected, now, wheelhouse, psk, partials,
+                           manifest_partial, progress, known)
+    except _GuessWasWrong:
+        progress("the remembered facts of this base were wrong; building again without them")
+        forget_facts(base)
+        return _build_once(config, config_text, base, out, expected, now, wheelhouse, psk, partials,
+                           manifest_partial, progress, None)
+
+
+def _build_once(config: Config, config_text: str, base: Path, out: Path, expected: str | None,
+                now: dt.datetime, wheelhouse: Path | None, psk: str | None, partials: dict[str, Path],
+                manifest_partial: Path, progress: Progress, known: RootInfo | None) -> list[BuiltImage]:
+    progress(f"reading {base}" + (" (seeding while it streams)" if known else ""))
     fds: dict[str, int] = {}
+    built: dict[str, BuiltImage] = {}
+
+    def seed_all(table: PartitionTable, info: RootInfo) -> None:
+        boot = table.boot()
+        wheels = wheel_files(wheelhouse or ensure_wheelhouse(info.arch, info.python))
+        for role in ROLES:
+            seeded = _customize(config, config_text, fds[role], boot.start, boot.size, role, psk, wheels, info,
+                                now, str(base))
+            built[role] = BuiltImage(role, f"{role}.img", 0, "", seeded)
+            progress(f"{role}: seeded ({seeded['mechanism']}), {len(wheels)} wheels")
+
+    def on_boot_written(table: PartitionTable, written: int) -> dict[str, StreamHasher] | None:
+        assert known is not None
+        seed_all(table, known)
+        for fd in fds.values():  # zero chunks were skipped: make the file as long as what the hasher reads back
+            if os.fstat(fd).st_size < written:
+                finish_size(fd, written)
+        return {role: StreamHasher(fd, written) for role, fd in fds.items()}
+
     try:
         for role, path in partials.items():
             fds[role] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        table, size, base_sha = stream_base(base, fds["master"], progress)
-        if expected is not None and base_sha != expected:
-            raise ImageError(f"{base}: SHA-256 is {base_sha}, not the expected {expected}; download it again")
-        boot, root = table.boot(), table.root()
-        info = judge_root(gather_root_facts(partials["master"], root.start), str(base))
-        progress(f"base: {info.os_name}, {info.arch}, Python {info.python}; {table.scheme.upper()} "
-                 f"boot {boot.size // 2**20} MiB at {boot.start}, root at {root.start}")
-        house = wheelhouse or ensure_wheelhouse(info.arch, info.python)
-        wheels = wheel_files(house)
-        sparse_copy(fds["master"], fds["worker"], size)
-        built: list[BuiltImage] = []
-        for role in ROLES:
-            seeded = _customize(config, config_text, fds[role], boot.start, boot.size, role, psk, wheels, info, now,
-                                str(base))
-            built.append(BuiltImage(role, f"{role}.img", size, "", seeded))
-            progress(f"{role}: seeded ({seeded['mechanism']}), {len(wheels)} wheels")
-        for fd in fds.values():
-            os.fsync(fd)
+        streamed = stream_base(base, fds, progress, on_boot_written if known else None)
+        table, size = streamed.table, streamed.size
+        hashers = streamed.hashers or {}
+        try:
+            if expected is not None and streamed.sha256 != expected:
+                raise ImageError(f"{base}: SHA-256 is {streamed.sha256}, not the expected {expected}; "
+                                 "download it again")
+            boot, root = table.boot(), table.root()
+            info = judge_root(gather_root_facts(partials["master"], root.start), str(base))
+            if known is not None and (known.arch, known.python) != (info.arch, info.python):
+                raise _GuessWasWrong()
+            progress(f"base: {info.os_name}, {info.arch}, Python {info.python}; {table.scheme.upper()} "
+                     f"boot {boot.size // 2**20} MiB at {boot.start}, root at {root.start}")
+            if not built:
+                seed_all(table, info)
+            for fd in fds.values():
+                os.fsync(fd)
+        except BaseException:
+            for hasher in hashers.values():
+                hasher.abandon()
+            raise
     finally:
         for fd in fds.values():
             os.close(fd)
-    hashes = _hash_all(partials, size)
-    for image in built:
-        image.sha256 = hashes[image.role]
+    if hashers:
+        digests = {role: hasher.finish() for role, hasher in hashers.items()}
+    else:
+        digests = _hash_all(partials, size)
+    remember_facts(base, info)
+    images = [built[role] for role in ROLES]
+    for image in images:
+        image.size, image.sha256 = size, digests[image.role]
     manifest = {
         "format": 1,
         "built_at": now.isoformat(timespec="seconds"),
-        "base": {"path": str(base), "sha256": base_sha, "size": size, "system": info.os_name,
+        "base": {"path": str(base), "sha256": streamed.sha256, "size": size, "system": info.os_name,
                  "codename": info.codename, "arch": info.arch, "python": info.python,
                  "partition_table": table.scheme, "disk_id": table.disk_id},
-        "images": [image.__dict__ for image in built],
+        "images": [image.__dict__ for image in images],
     }
     manifest_partial.write_text(json.dumps(manifest, indent=2) + "\n")
     for role, path in partials.items():
         path.rename(out / f"{role}.img")
     manifest_partial.rename(out / "manifest.json")
-    return built
+    return images
 
 
 def _customize(config: Config, config_text: str, fd: int, start: int, size: int, role: str, psk: str | None,

@@ -7,8 +7,7 @@
   so a crafted header asking for a huge dictionary is refused at once.
 - `write_sparse` writes chunks, seeking over all-zero blocks, so a 2 GiB image
   with 400 MB of data costs 400 MB of disk.
-- `sparse_copy` copies only the data extents (SEEK_DATA/SEEK_HOLE, in-kernel
-  copy_file_range).
+- `StreamHasher` hashes an output while it is being written (its own thread).
 - `sha256_file` hashes a file with large reads.
 """
 
@@ -18,6 +17,8 @@ import errno
 import hashlib
 import lzma
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -152,28 +153,82 @@ def finish_size(fd: int, size: int) -> None:
         raise write_error(error) from None
 
 
-def sparse_copy(source: int, target: int, size: int) -> None:
-    """Copy `size` bytes from fd `source` to fd `target`, data extents only (holes stay holes)."""
-    position = 0
-    while position < size:
+class StreamHasher:
+    """SHA-256 of a file computed while the file is still being written, in a thread of its own.
+
+    The thread first hashes the file's first `start` bytes (already on disk), then every chunk
+    `feed` hands it, in order; `finish` returns the hex digest. The queue is bounded, so memory
+    stays at a few chunks; a failed or abandoned hasher never blocks the writer.
+    """
+
+    def __init__(self, fd: int, start: int) -> None:
+        self._fd = os.dup(fd)  # the writer may close its own fd before the read-back is done
+        self._start = start
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
         try:
-            data_start = os.lseek(source, position, os.SEEK_DATA)
-        except OSError as error:
-            if error.errno == errno.ENXIO:  # only a hole from here on
-                break
-            raise
-        data_end = os.lseek(source, data_start, os.SEEK_HOLE)
-        offset = data_start
-        while offset < data_end:
+            self._digest = hashlib.sha256()
+            buffer = bytearray(CHUNK)
+            view = memoryview(buffer)
+            position = 0
+            while position < self._start and not self._stopped.is_set():
+                got = os.preadv(self._fd, [view[: min(CHUNK, self._start - position)]], position)
+                if got <= 0:
+                    raise BuildFailed(f"the output ended at byte {position} while hashing it")
+                self._digest.update(view[:got])
+                position += got
+            while not self._stopped.is_set():
+                chunk = self._queue.get()
+                if chunk is None:
+                    return
+                self._digest.update(chunk)
+        except BaseException as error:  # handed to the writer by feed/finish
+            self._error = error
+        finally:
+            os.close(self._fd)
+
+    def feed(self, chunk: bytes) -> None:
+        """Hash `chunk` next (it follows everything fed before)."""
+        while self._thread.is_alive():
             try:
-                copied = os.copy_file_range(source, target, data_end - offset, offset, offset)
-            except OSError as error:
-                raise write_error(error) from None
-            if copied == 0:
+                self._queue.put(chunk, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        if self._error is not None:
+            raise self._error
+
+    def finish(self) -> str:
+        """The digest of everything, once the thread has hashed it all."""
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.5)
                 break
-            offset += copied
-        position = data_end
-    finish_size(target, size)
+            except queue.Full:
+                continue
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._digest.hexdigest()
+
+    def abandon(self) -> None:
+        """Stop without a digest (the build failed)."""
+        self._stopped.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+            self._thread.join(timeout=0.1)
 
 
 def sha256_file(fd: int, size: int) -> str:

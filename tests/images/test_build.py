@@ -156,3 +156,33 @@ def test_build_needs_no_root(trixie_base: BaseImage, wheelhouse: Path) -> None:
         assert boot_file(work / "out" / "worker.img", "user-data").startswith(b"#cloud-config\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_remembered_facts_overlap_the_stream_and_a_wrong_memory_is_caught(
+        trixie_xz: Path, cluster: ClusterFile, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from images.facts_cache import known_facts
+    from images.rootfs import RootInfo
+
+    monkeypatch.setenv("APPLIANCE_CACHE_DIR", str(tmp_path / "cache"))
+    lines: list[str] = []
+    first = build_images(cluster.config, cluster.text, trixie_xz, tmp_path / "a", wheelhouse=wheelhouse,
+                         progress=lines.append)
+    assert not any("seeding while it streams" in line for line in lines)
+    assert known_facts(trixie_xz) is not None  # remembered for next time
+    lines.clear()
+    second = build_images(cluster.config, cluster.text, trixie_xz, tmp_path / "b", wheelhouse=wheelhouse,
+                          progress=lines.append)
+    assert any("seeding while it streams" in line for line in lines)
+    for a, b in zip(first, second, strict=True):  # same content but for the instance-ids: same size, fsck-clean
+        assert region_sha256(tmp_path / "b" / b.path, 0, b.size) == b.sha256
+        assert a.seeded["files"].keys() == b.seeded["files"].keys()  # type: ignore[union-attr]
+    # A stale memory (the file replaced in place, same size and time) is found out and the build redone.
+    from images import facts_cache
+
+    facts_cache.remember_facts(trixie_xz, RootInfo("aarch64", "3.13", "Debian GNU/Linux 13 (trixie)", "trixie"))
+    lines.clear()
+    third = build_images(cluster.config, cluster.text, trixie_xz, tmp_path / "c", wheelhouse=wheelhouse,
+                         progress=lines.append)
+    assert any("were wrong" in line for line in lines)
+    assert third[0].seeded["payload"]["arch"] == "x86_64"  # type: ignore[index]
+    assert region_sha256(tmp_path / "c" / "master.img", 0, third[0].size) == third[0].sha256
