@@ -32,6 +32,9 @@ XZ_MEMLIMIT = 512 * 1024 * 1024
 """liblzma memory limit: official images need 65 MiB (-6 -T0 uses 8 MiB dictionaries); anything
 asking for more than 512 MiB is not an image download."""
 ZERO = bytes(CHUNK)
+SPARSE_BLOCK = 64 * 1024
+"""Holes are made at this granularity (a multiple of every file system block size)."""
+ZERO_BLOCK = bytes(SPARSE_BLOCK)
 
 
 class SourceStream:
@@ -113,16 +116,15 @@ class SourceStream:
 
 
 def write_sparse(fd: int, data: bytes, offset: int) -> None:
-    """Write `data` at `offset`, leaving holes where whole 4 KiB blocks are zero."""
+    """Write `data` at `offset`, leaving holes where whole 64 KiB blocks are zero."""
     if data == ZERO[: len(data)]:
         return
     view = memoryview(data)
-    block = 64 * 1024
     start = 0
     while start < len(data):
-        end = min(start + block, len(data))
+        end = min(start + SPARSE_BLOCK, len(data))
         piece = view[start:end]
-        if piece != ZERO[: end - start]:
+        if piece != (ZERO_BLOCK if end - start == SPARSE_BLOCK else ZERO[: end - start]):
             _pwrite_all(fd, piece, offset + start)
         start = end
 
