@@ -16,7 +16,8 @@ from imgt_fat import fsck, mtools_read
 from imgt_read import cloud_init_schema, extract_boot, region_sha256
 
 from images.build import build_images
-from images.flash import read_back, write_card
+from images.errors import FlashFailed
+from images.flash import read_back, verify_card, write_card
 
 pytestmark = pytest.mark.root
 
@@ -156,3 +157,9 @@ def test_read_back_comes_from_the_card_not_from_memory(images: Path, loops: Loop
         handle.flush()
         os.fsync(handle.fileno())
     assert read_back(device, size) != result.sha256
+    fd = os.open(images / "worker.img", os.O_RDONLY)
+    try:
+        with pytest.raises(FlashFailed, match=f"from byte {size // 2};"):
+            verify_card(fd, size, device)
+    finally:
+        os.close(fd)
