@@ -186,3 +186,38 @@ def test_remembered_facts_overlap_the_stream_and_a_wrong_memory_is_caught(
     assert any("were wrong" in line for line in lines)
     assert third[0].seeded["payload"]["arch"] == "x86_64"  # type: ignore[index]
     assert region_sha256(tmp_path / "c" / "master.img", 0, third[0].size) == third[0].sha256
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "appliance.cli.main", *args], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=600)
+
+
+def test_inspect_json_keeps_the_contract(trixie_out: tuple[Path, list[BuiltImage]], trixie_base: BaseImage) -> None:
+    out, _ = trixie_out
+    shown = _cli("image", "inspect", str(out / "master.img"), "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    found = json.loads(shown.stdout)
+    assert [(p["index"], p["type"], p["label"]) for p in found["partitions"]] == [(1, "0x0c", "bootfs"),
+                                                                                 (2, "0x83", "rootfs")]
+    assert all({"index", "type", "label", "start", "size"} <= p.keys() for p in found["partitions"])
+    paths = {f["path"] for f in found["boot_files"]}
+    assert {"kernel8.img", "user-data", "appliance/install.sh", "overlays/README"} <= paths
+    assert found["seed"]["role"] == "master" and found["seed"]["mechanism"] == "cloud-init"
+    base = json.loads(_cli("image", "inspect", str(trixie_base.path), "-o", "json").stdout)
+    assert base["seed"] == {"appliance": False, "mechanism": "cloud-init",
+                            "files": ["meta-data", "network-config", "user-data"]}
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, trixie_base: BaseImage) -> None:
+    from conftest import write_cluster
+
+    cluster = write_cluster(tmp_path / "cfg")
+    cluster.psk_file.unlink()
+    failed = _cli("image", "build", "--config", str(cluster.path), "--base", str(trixie_base.path), "--out",
+                  str(tmp_path / "out"))
+    assert failed.returncode == 2
+    assert failed.stderr.startswith("error: ") and failed.stderr.count("\n") == 1, failed.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    missing = _cli("image", "inspect", str(tmp_path / "nope.img"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
