@@ -67,6 +67,11 @@ def _register_groups() -> None:
 
     cli.add_command(netd_cmd.netd)
 
+    from appliance.cli import flash_cmd, image_cmd
+
+    cli.add_command(image_cmd.image)
+    cli.add_command(flash_cmd.flash)
+
 
 _register_groups()
 

@@ -1,0 +1,219 @@
+"""Writing a card: large aligned blocks, the personalisation merged in, fsync, then a real read-back.
+
+The device is opened with O_EXCL (Linux refuses it while anything has it
+mounted or claimed, a last guard after the refusal rules). Blocks of 4 MiB are
+read from the image, overlaid with the card's pages, hashed and written; a
+reader thread keeps the next block coming while the current one is written
+and a hasher thread hashes behind the writer, so the three overlap (file reads,
+writes and hashlib all release the GIL). After fsync, the device's page cache is
+dropped (POSIX_FADV_DONTNEED) so the read-back comes from the card itself, not
+from memory, and every block must equal the block written (`verify_card`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from images.errors import FlashFailed
+
+BLOCK = 4 * 1024 * 1024
+"""Write unit: a multiple of every erase-block-friendly size SD cards like."""
+
+Progress = Callable[[str, int, int], None]
+"""progress(phase, bytes done, bytes total); phase is `write` or `verify`."""
+
+
+@dataclass(frozen=True)
+class FlashResult:
+    """What one card got."""
+
+    device: str
+    """The device written."""
+    size: int
+    """Bytes written and verified."""
+    sha256: str
+    """SHA-256 of what was written, equal to what was read back."""
+    write_seconds: float
+    """Writing and syncing."""
+    verify_seconds: float
+    """Reading back and hashing."""
+
+
+def merge_pages(block: bytes, offset: int, pages: tuple[tuple[int, bytes], ...]) -> bytes:
+    """`block` (at `offset` of the image) with the overlapping parts of `pages` laid over it."""
+    end = offset + len(block)
+    out: bytearray | None = None
+    for start, data in pages:
+        stop = start + len(data)
+        if stop <= offset or start >= end:
+            continue
+        if out is None:
+            out = bytearray(block)
+        lo, hi = max(start, offset), min(stop, end)
+        out[lo - offset:hi - offset] = data[lo - start:hi - start]
+    return bytes(out) if out is not None else block
+
+
+def _blocks(image_fd: int, size: int, pages: tuple[tuple[int, bytes], ...]) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of the personalised image, read one block ahead in a thread."""
+    ahead: queue.Queue[tuple[int, bytes] | BaseException | None] = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            position = 0
+            while position < size and not stop.is_set():
+                data = os.pread(image_fd, min(BLOCK, size - position), position)
+                if not data:
+                    raise FlashFailed(f"the image ended at byte {position} of {size} while reading it")
+                ahead.put((position, merge_pages(data, position, pages)))
+                position += len(data)
+            ahead.put(None)
+        except BaseException as error:  # handed to the writer
+            ahead.put(error)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                ahead.get_nowait()
+            except queue.Empty:
+                time.sleep(0.01)
+        reader.join()
+
+
+class _Hasher:
+    """SHA-256 fed from a queue by its own thread, so hashing overlaps the I/O."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self.digest.update(data)
+
+    def update(self, data: bytes) -> None:
+        self._queue.put(data)
+
+    def hexdigest(self) -> str:
+        self._queue.put(None)
+        self._thread.join()
+        return self.digest.hexdigest()
+
+
+def _device_error(device: str, position: int, error: OSError) -> FlashFailed:
+    return FlashFailed(f"{device}: {error.strerror or error} at byte {position}; the card may be faulty, "
+                       "full of bad blocks or unplugged; try another card")
+
+
+def write_card(image_fd: int, size: int, device: str, pages: tuple[tuple[int, bytes], ...] = (),
+               progress: Progress = lambda phase, done, total: None) -> FlashResult:
+    """Write `size` bytes of the image (with `pages` laid over it) to `device`, sync, read back, compare."""
+    started = time.monotonic()
+    try:
+        fd = os.open(device, os.O_WRONLY | os.O_EXCL | os.O_CLOEXEC)
+    except OSError as error:
+        raise FlashFailed(f"{device}: cannot open it for writing ({error.strerror}); is it in use or mounted?") from None
+    hasher = _Hasher()
+    position = 0
+    try:
+        for offset, data in _blocks(image_fd, size, pages):
+            hasher.update(data)
+            view = memoryview(data)
+            position = offset
+            while view:
+                try:
+                    written = os.pwrite(fd, view, position)
+                except OSError as error:
+                    raise _device_error(device, position, error) from None
+                if written <= 0:
+                    raise FlashFailed(f"{device}: short write at byte {position} (the card took {written} "
+                                      "bytes); it may be full or failing; try another card")
+                view, position = view[written:], position + written
+            progress("write", position, size)
+        try:
+            os.fsync(fd)
+        except OSError as error:
+            raise _device_error(device, position, error) from None
+    finally:
+        written_sha = hasher.hexdigest()
+        os.close(fd)
+    write_seconds = time.monotonic() - started
+    started = time.monotonic()
+    verify_card(image_fd, size, device, pages, progress)
+    return FlashResult(device, size, written_sha, write_seconds, time.monotonic() - started)
+
+
+def verify_card(image_fd: int, size: int, device: str, pages: tuple[tuple[int, bytes], ...] = (),
+                progress: Progress = lambda phase, done, total: None) -> None:
+    """Read the card back (its page cache dropped first, so the bytes come from the card) and compare
+    every block with the block written; FlashFailed at the first difference.
+
+    Comparing the bytes themselves is exact and costs a memcmp, where hashing the read-back
+    again would cost a second SHA-256 pass over the card (the written stream's SHA-256 is
+    reported by write_card).
+    """
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as error:
+        raise FlashFailed(f"{device}: cannot open it to verify ({error.strerror})") from None
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        for offset, expected in _blocks(image_fd, size, pages):
+            try:
+                actual = os.pread(fd, len(expected), offset)
+            except OSError as error:
+                raise _device_error(device, offset, error) from None
+            if actual != expected:
+                at = offset + next((i for i, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b),
+                                   min(len(actual), len(expected)))
+                raise FlashFailed(f"{device}: the card reads back differently from what was written, from byte "
+                                  f"{at}; the card is faulty or fake, use another one")
+            progress("verify", offset + len(expected), size)
+    finally:
+        os.close(fd)
+
+
+def read_back(device: str, size: int, progress: Progress = lambda phase, done, total: None) -> str:
+    """SHA-256 of the device's first `size` bytes, read from the device (its page cache dropped first)."""
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as error:
+        raise FlashFailed(f"{device}: cannot open it to verify ({error.strerror})") from None
+    hasher = _Hasher()
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        position = 0
+        while position < size:
+            try:
+                data = os.pread(fd, min(BLOCK, size - position), position)
+            except OSError as error:
+                raise _device_error(device, position, error) from None
+            if not data:
+                raise FlashFailed(f"{device}: ended at byte {position} while verifying; the card is smaller than it said")
+            hasher.update(data)
+            position += len(data)
+            progress("verify", position, size)
+    finally:
+        digest = hasher.hexdigest()
+        os.close(fd)
+    return digest

@@ -1,0 +1,245 @@
+"""Pi-OS-shaped base images for the tests: the generator is part of the tests.
+
+Layout as pi-gen makes it (export-image): an MBR with a disk id, partition 1
+FAT32 `bootfs` (512 MiB by default, 2 KiB clusters: `mkdosfs -F 32 -s 4`)
+at 4 MiB, partition 2 ext4 `rootfs` up to the end. The boot partition holds
+cmdline.txt and config.txt as trixie ships them, stand-ins for the firmware
+and kernel (seeded random bytes, so "byte-identical" checks mean something)
+and, in the trixie style, the three cloud-init NoCloud files pi-gen installs;
+the bookworm style has none of them (its first boot goes through firstrun.sh).
+The root is the lab's Debian root (`hardware.lab.rootfs.ensure_root()`), whole
+or as a small slice of it (os-release, python3 and its library folder) for the
+tests that need only its facts. Images are sparse; `xz_compress` makes the
+`.img.xz` an official download looks like.
+
+Nothing is mounted: mkfs.fat --offset, mtools' `img@@offset` and mke2fs -d
+with `-E offset=` write straight into the image file.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from imgt_fat import need
+
+MIB = 1024 * 1024
+BOOT_START = 8192  # sectors: 4 MiB, as pi-gen aligns it
+DISK_ID = "6c3f2b21"
+
+TRIXIE_CMDLINE = ("console=serial0,115200 console=tty1 root=PARTUUID={disk_id}-02 rootfstype=ext4 "
+                  "fsck.repair=yes rootwait resize\n")
+BOOKWORM_CMDLINE = ("console=serial0,115200 console=tty1 root=PARTUUID={disk_id}-02 rootfstype=ext4 "
+                    "fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
+CONFIG_TXT = """# For more options and information see
+# http://rptl.io/configtxt
+# Some settings may impact device functionality. See link above for details
+
+# Uncomment some or all of these to enable the optional hardware interfaces
+#dtparam=i2c_arm=on
+#dtparam=i2s=on
+#dtparam=spi=on
+
+# Enable audio (loads snd_bcm2835)
+dtparam=audio=on
+
+# Automatically load overlays for detected cameras
+camera_auto_detect=1
+
+# Automatically load overlays for detected DSI displays
+display_auto_detect=1
+
+# Automatically load initramfs files, if found
+auto_initramfs=1
+
+# Enable DRM VC4 V3D driver
+dtoverlay=vc4-kms-v3d
+max_framebuffers=2
+
+# Don't have the firmware create an initial video= setting in cmdline.txt.
+# Use the kernel's default instead.
+disable_fw_kms_setup=1
+
+# Run in 64-bit mode
+arm_64bit=1
+
+# Disable compensation for displays with overscan
+disable_overscan=1
+
+# Run as fast as firmware / board allows
+arm_boost=1
+
+[cm4]
+# Enable host mode on the 2711 built-in XHCI USB controller.
+# This line should be removed if the legacy DWC2 controller is required
+# (e.g. for USB device mode) or if USB support is not required.
+otg_mode=1
+
+[cm5]
+dtoverlay=dwc2,dr_mode=host
+
+[all]
+"""
+TRIXIE_META_DATA = "dsmode: local\ninstance_id: rpios-image\n"
+TRIXIE_USER_DATA = """#cloud-config
+
+# This is the user-data configuration file for cloud-init. By default this sets
+# up an initial user called "pi" with password "raspberry" - change these below.
+#
+#hostname: raspberrypi
+#users:
+#- name: pi
+#  groups: users,adm,dialout,audio,netdev,video,plugdev,cdrom,games,input,gpio,spi,i2c,render,sudo
+#  shell: /bin/bash
+#  lock_passwd: false
+"""
+TRIXIE_NETWORK_CONFIG = """# This file contains a netplan-compatible configuration which cloud-init will
+# apply on first-boot (note: it will *not* update the config after the first
+# boot). Please refer to the cloud-init documentation and the netplan reference
+# for full details:
+#
+#network:
+#  version: 2
+#  wifis:
+#    renderer: NetworkManager
+#    wlan0:
+#      dhcp4: true
+#      regulatory-domain: GB
+#      access-points:
+#        "myhomewifi":
+#          password: "S3kr1t"
+"""
+
+
+def boot_blobs() -> dict[str, bytes]:
+    """The firmware and kernel stand-ins: same bytes every run (smaller than the real ones: random
+    bytes do not compress, and the tests compress these images)."""
+    rng = random.Random(2712)
+    return {
+        "bootcode.bin": rng.randbytes(52_456),
+        "start4.elf": rng.randbytes(254_752),
+        "fixup4.dat": rng.randbytes(5_446),
+        "kernel8.img": rng.randbytes(1_486_848),
+        "kernel_2712.img": rng.randbytes(1_601_536),
+        "initramfs8": rng.randbytes(200_001),
+        "bcm2711-rpi-4-b.dtb": rng.randbytes(56_093),
+        "bcm2712-rpi-5-b.dtb": rng.randbytes(77_663),
+        "bcm2710-rpi-3-b-plus.dtb": rng.randbytes(35_380),
+        "overlays/README": b"Overlays: see https://github.com/raspberrypi/firmware\n" * 100,
+        "overlays/disable-wifi.dtbo": rng.randbytes(801),
+        "overlays/vc4-kms-v3d.dtbo": rng.randbytes(3_021),
+        "overlays/overlay_map.dtb": rng.randbytes(5_477),
+        "LICENCE.broadcom": b"Copyright (c) 2006, Broadcom Corporation.\n" * 20,
+        "issue.txt": b"Raspberry Pi reference 2026-06-18\nGenerated using pi-gen (test stand-in)\n",
+    }
+
+
+def boot_files(style: str, disk_id: str = DISK_ID) -> dict[str, bytes]:
+    """Every file of the boot partition of a `style` (trixie or bookworm) image."""
+    files = boot_blobs()
+    files["config.txt"] = CONFIG_TXT.encode()
+    if style == "trixie":
+        files["cmdline.txt"] = TRIXIE_CMDLINE.format(disk_id=disk_id).encode()
+        files["meta-data"] = TRIXIE_META_DATA.encode()
+        files["user-data"] = TRIXIE_USER_DATA.encode()
+        files["network-config"] = TRIXIE_NETWORK_CONFIG.encode()
+    elif style == "bookworm":
+        files["cmdline.txt"] = BOOKWORM_CMDLINE.format(disk_id=disk_id).encode()
+    else:
+        raise ValueError(f"style must be trixie or bookworm, not {style!r}")
+    return files
+
+
+SMALL_ROOT_PATHS = ("etc/os-release", "usr/lib/os-release", "etc/hostname", "usr/bin/python3",
+                    "usr/lib/python3.11/os.py", "usr/lib/python3/dist-packages", "etc/cloud/cloud.cfg")
+
+
+def lab_root() -> Path:
+    """The lab's cached Debian root (built once by mmdebstrap if missing)."""
+    from hardware.lab.rootfs import ensure_root
+
+    return ensure_root().path
+
+
+def small_root(target: Path, source: Path | None = None) -> Path:
+    """A slice of the lab root with what the image builder looks at (os-release, python3)."""
+    source = source or lab_root()
+    for relative in SMALL_ROOT_PATHS:
+        origin = source / relative
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_symlink():
+            os.symlink(os.readlink(origin), destination)
+            if relative == "usr/bin/python3":  # the symlink's target too (python3.11)
+                real = origin.resolve()
+                shutil.copy2(real, destination.parent / real.name)
+        elif origin.is_dir():
+            destination.mkdir(exist_ok=True)
+        else:
+            shutil.copy2(origin, destination)
+    return target
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """A generated base image and what was put into it."""
+
+    path: Path
+    """The .img file (sparse)."""
+    style: str
+    """trixie or bookworm."""
+    boot_files: dict[str, bytes]
+    """Every file of the boot partition, by path."""
+    boot_start: int
+    """Byte offset of the boot partition."""
+    boot_size: int
+    """Its size in bytes."""
+    root_start: int
+    """Byte offset of the root partition."""
+
+
+def make_base_image(path: Path, style: str = "trixie", root: Path | None = None, size_mib: int = 1024,
+                    boot_mib: int = 512) -> BaseImage:
+    """Write a Pi-OS-shaped image to `path` with `root` (default: the lab root) as rootfs."""
+    need("sfdisk", "mkfs.fat", "mcopy", "mmd", "mke2fs")
+    root = root or lab_root()
+    files = boot_files(style)
+    boot_sectors = boot_mib * MIB // 512
+    root_start_sector = BOOT_START + boot_sectors
+    if path.exists():
+        path.unlink()
+    subprocess.run(["truncate", "-s", f"{size_mib}M", str(path)], check=True)
+    subprocess.run(["sfdisk", "-q", str(path)], check=True, capture_output=True, text=True, input=(
+        f"label: dos\nlabel-id: 0x{DISK_ID}\n"
+        f"start={BOOT_START}, size={boot_sectors}, type=c\nstart={root_start_sector}, type=83\n"))
+    subprocess.run(["mkfs.fat", "-F", "32", "-s", "4", "-n", "bootfs", "--offset", str(BOOT_START),
+                    str(path), str(boot_mib * 1024)], check=True, capture_output=True)
+    staging = path.parent / (path.name + ".boot")
+    shutil.rmtree(staging, ignore_errors=True)
+    for name, data in files.items():
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        (staging / name).write_bytes(data)
+    env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    target = f"{path}@@{BOOT_START * 512}"
+    subprocess.run(["mcopy", "-s", "-i", target, *sorted(str(p) for p in staging.iterdir()), "::"],
+                   check=True, env=env)
+    shutil.rmtree(staging)
+    root_bytes = size_mib * MIB - root_start_sector * 512
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "rootfs", "-d", str(root),
+                    "-E", f"offset={root_start_sector * 512}", str(path), f"{root_bytes // 1024}k"],
+                   check=True, capture_output=True)
+    assert path.stat().st_size == size_mib * MIB
+    return BaseImage(path, style, files, BOOT_START * 512, boot_mib * MIB, root_start_sector * 512)
+
+
+def xz_compress(image: Path, level: str = "-0") -> Path:
+    """`image`.xz next to it (xz's default single-stream format, like the official downloads)."""
+    need("xz")
+    out = image.with_name(image.name + ".xz")
+    with open(out, "wb") as handle:
+        subprocess.run(["xz", level, "-T2", "-c", str(image)], check=True, stdout=handle)
+    return out
