@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from foundation.config.model import Config
+from hardware.partitions import MalformedPartitionTable, PartitionTable, check_fits, parse_table
 from images.customize import BaseFacts, apply_files, card_files, read_base_facts
 from images.errors import BuildFailed, ImageError
 from images.facts_cache import forget_facts, known_facts, remember_facts
 from images.fat import FatVolume, MalformedFat
-from images.partitions import MalformedPartitionTable, PartitionTable, check_fits, parse_table
 from images.region import FileRegion
 from images.rootfs import RootInfo, gather_root_facts, judge_root
 from images.seed import PAYLOAD_DIR, CardSeed, NoPasswordHash, hostname_of, wpa_psk

@@ -20,8 +20,8 @@ import json
 import os
 from pathlib import Path
 
+from hardware.partitions import MalformedPartitionTable, parse_table
 from images.errors import ImageError
-from images.partitions import MalformedPartitionTable, parse_table
 from images.rootfs import RootInfo, gather_root_facts, judge_root
 from images.stream import XZ_MAGIC
 from images.wheels import cache_dir

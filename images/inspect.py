@@ -12,10 +12,10 @@ import os
 import struct
 from pathlib import Path
 
+from hardware.partitions import MalformedPartitionTable, Partition, parse_table
 from images.customize import CLOUD_INIT_FILES, read_seed_record
 from images.errors import ImageError
 from images.fat import FatVolume, MalformedFat
-from images.partitions import MalformedPartitionTable, Partition, parse_table
 from images.region import FileRegion
 from images.stream import XZ_MAGIC
 

@@ -21,10 +21,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from hardware.partitions import MalformedPartitionTable, Partition, parse_table
 from images.customize import CARDS_PUB, SEED_JSON, read_seed_record
 from images.errors import FlashFailed, ImageError
 from images.fat import FatVolume, MalformedFat
-from images.partitions import MalformedPartitionTable, Partition, parse_table
 from images.region import FileRegion, OverlayRegion
 from images.seed import PAYLOAD_DIR, HostKey, with_host_keys, with_instance_id
 

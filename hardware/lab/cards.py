@@ -12,52 +12,27 @@ right after mounting it (the kernel then frees it with the last unmount, i.e. wh
 board's mount namespace dies at power-off), and `lab down` also detaches any loop device
 still backed by a card file (`leftover_loops`), so none is left behind.
 
-`parse_mbr` is pure and takes hostile input: any malformed table is one CardError.
+`card_layout` is pure and takes hostile input (through hardware.partitions, the image
+builder's codec too): any malformed table is one CardError.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from foundation.errors import ApplianceError
+from hardware.partitions import MalformedPartitionTable, Partition, check_fits, parse_table
 
-SECTOR = 512
-FAT_TYPES = frozenset({0x0B, 0x0C, 0x0E, 0x06})
-"""MBR partition types of FAT boot partitions (Pi OS uses 0x0c, FAT32 LBA)."""
-LINUX_TYPE = 0x83
-GPT_PROTECTIVE = 0xEE
+HEAD_BYTES = 1 << 20
+"""How much of a card file holds its partition table (MBR, or GPT header and entries)."""
+
 
 
 class CardError(ApplianceError, ValueError):
-    """A card file the lab cannot boot (missing, wrong layout); the message names the file and the fix."""
-
-
-@dataclass(frozen=True)
-class Partition:
-    """One primary partition of an MBR."""
-
-    index: int
-    """1-4."""
-    kind: int
-    """The partition type byte."""
-    start: int
-    """First sector."""
-    sectors: int
-    """Length in sectors."""
-
-    @property
-    def offset(self) -> int:
-        """Start in bytes."""
-        return self.start * SECTOR
-
-    @property
-    def size(self) -> int:
-        """Length in bytes."""
-        return self.sectors * SECTOR
+    """A card file is missing or is not a Raspberry Pi OS card; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)
@@ -70,33 +45,21 @@ class CardLayout:
     """Partition 2: ext4 `rootfs`."""
 
 
-def parse_mbr(sector: bytes, image_size: int, where: str = "card") -> CardLayout:
-    """The boot and root partitions of a Pi OS card from its first sector; CardError if it is not one."""
+def card_layout(head: bytes, image_size: int, where: str = "card") -> CardLayout:
+    """The boot and root partitions of a Pi OS card from its first bytes; CardError if it is not one."""
     fix = "fix: write the card with `appliance flash` from a Raspberry Pi OS image"
-    if len(sector) < SECTOR or sector[510:512] != b"\x55\xaa":
-        raise CardError(f"{where} has no MBR partition table; {fix}")
-    parts = []
-    for index in range(4):
-        entry = sector[446 + 16 * index: 462 + 16 * index]
-        kind = entry[4]
-        start, sectors = struct.unpack("<II", entry[8:16])
-        if kind == GPT_PROTECTIVE:
-            raise CardError(f"{where} has a GPT partition table; Raspberry Pi OS cards use MBR; {fix}")
-        if kind:
-            parts.append(Partition(index + 1, kind, start, sectors))
-    for part in parts:
-        if part.start == 0 or part.sectors == 0 or part.offset + part.size > image_size:
-            raise CardError(f"{where}: partition {part.index} (sectors {part.start}+{part.sectors}) is empty "
-                            f"or lies outside the {image_size}-byte file; {fix}")
-    ordered = sorted(parts, key=lambda p: p.start)
-    for first, second in zip(ordered, ordered[1:], strict=False):
-        if first.start + first.sectors > second.start:
-            raise CardError(f"{where}: partitions {first.index} and {second.index} overlap; {fix}")
-    by_index = {p.index: p for p in parts}
+    try:
+        table = parse_table(head)
+        check_fits(table, image_size)
+    except MalformedPartitionTable as error:
+        raise CardError(f"{where}: {error}; {fix}") from None
+    if table.scheme != "mbr":
+        raise CardError(f"{where} has a GPT partition table; Raspberry Pi OS cards use MBR; {fix}")
+    by_index = {p.index: p for p in table.partitions}
     boot, root = by_index.get(1), by_index.get(2)
-    if boot is None or boot.kind not in FAT_TYPES:
+    if boot is None or boot.kind != "fat":
         raise CardError(f"{where}: partition 1 is not a FAT boot partition; {fix}")
-    if root is None or root.kind != LINUX_TYPE:
+    if root is None or root.kind != "linux":
         raise CardError(f"{where}: partition 2 is not a Linux root partition; {fix}")
     return CardLayout(boot=boot, root=root)
 
@@ -110,14 +73,14 @@ def read_layout(path: Path) -> CardLayout:
     """Read and check a card file's partition table."""
     try:
         with open(path, "rb") as f:
-            sector = f.read(SECTOR)
+            head = f.read(HEAD_BYTES)
             size = f.seek(0, 2)
     except FileNotFoundError:
         raise CardError(f"{path} does not exist; fix: write it with `appliance flash IMAGE {path}`, "
                         "or leave out --cards") from None
     except IsADirectoryError:
         raise CardError(f"{path} is a directory, not a card file; fix: point --cards at a directory of .img files") from None
-    return parse_mbr(sector, size, str(path))
+    return card_layout(head, size, str(path))
 
 
 def check_cards(cards: Path, boards: list[str]) -> dict[str, CardLayout]:

@@ -7,8 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from hardware.partitions import parse_table
 from images.fat import FatVolume
-from images.partitions import parse_table
 from images.region import FileRegion
 
 

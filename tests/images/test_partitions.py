@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from imgt_fat import need
 
-from images.partitions import (
+from hardware.partitions import (
     GPT_BASIC_DATA,
     MalformedPartitionTable,
     PartitionTable,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from hardware.lab import board_files
 from hardware.lab import topology as t
-from hardware.lab.cards import CardLayout, Partition
+from hardware.lab.cards import CardLayout
+from hardware.partitions import Partition
 
 KEY = "ssh-ed25519 AAAAC3Nza lab"
 
@@ -63,7 +64,8 @@ def test_the_master_board_takes_no_address_and_its_networkmanager_manages_nothin
 def test_boot_settings_survive_the_shell_whatever_the_paths(tmp_path: Path) -> None:
     plan = t.make_plan(1)
     odd = tmp_path / "a dir with 'quotes' and $dollars"
-    layout = CardLayout(boot=Partition(1, 0x0C, 8192, 100), root=Partition(2, 0x83, 8292, 1000))
+    layout = CardLayout(boot=Partition(1, "0x0c", "", 8192 * 512, 100 * 512, "fat"),
+                        root=Partition(2, "0x83", "", 8292 * 512, 1000 * 512, "linux"))
     conf = board_files.board_conf(plan, plan.nodes[0], run=odd / "run", disk=odd / "disk", console=odd / "c",
                                   lower=odd, card=odd / "pi-1.img", layout=layout, cgroup=odd / "cg")
     (tmp_path / "board.conf").write_text(conf)

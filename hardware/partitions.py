@@ -1,4 +1,7 @@
-"""Partition tables (MBR and GPT) read from the first bytes of a disk image.
+"""Partition tables (MBR and GPT) read from the first bytes of a disk image or SD card.
+
+Shared by the image builder (images/) and the lab's card boot (hardware/lab/cards.py):
+one codec for what a Pi's card holds.
 
 A pure codec: `parse_table(head)` takes the image's first bytes (the MBR, the
 GPT header and its entry array must lie inside them; 1 MiB is plenty for every
