@@ -154,8 +154,9 @@ def boot_files(style: str, disk_id: str = DISK_ID) -> dict[str, bytes]:
     return files
 
 
-SMALL_ROOT_PATHS = ("etc/os-release", "usr/lib/os-release", "etc/hostname", "usr/bin/python3",
-                    "usr/lib/python3.11/os.py", "usr/lib/python3/dist-packages", "etc/cloud/cloud.cfg")
+SMALL_ROOT_PATHS = ("etc/os-release", "usr/lib/os-release", "usr/bin/python3",
+                    "usr/lib/python3/dist-packages", "etc/cloud/cloud.cfg")
+"""What the image builder looks at in a root, besides the Python standard library's os.py."""
 
 
 def lab_root() -> Path:
@@ -168,13 +169,17 @@ def lab_root() -> Path:
 def small_root(target: Path, source: Path | None = None) -> Path:
     """A slice of the lab root with what the image builder looks at (os-release, python3)."""
     source = source or lab_root()
-    for relative in SMALL_ROOT_PATHS:
+    stdlib = sorted(source.glob("usr/lib/python3.*/os.py"))  # python3.11 on bookworm, 3.13 on trixie
+    # Pi OS images are named raspberrypi until first boot; the lab's root carries no hostname.
+    (target / "etc").mkdir(parents=True, exist_ok=True)
+    (target / "etc" / "hostname").write_text("raspberrypi\n")
+    for relative in (*SMALL_ROOT_PATHS, *(str(path.relative_to(source)) for path in stdlib)):
         origin = source / relative
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         if origin.is_symlink():
             os.symlink(os.readlink(origin), destination)
-            if relative == "usr/bin/python3":  # the symlink's target too (python3.11)
+            if relative == "usr/bin/python3":  # the symlink's target too (python3.N)
                 real = origin.resolve()
                 shutil.copy2(real, destination.parent / real.name)
         elif origin.is_dir():
