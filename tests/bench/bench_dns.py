@@ -21,8 +21,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "netd" / "dns"))
-from dnst_netns import PYTHON, Topology, new_topology, sh, wait_for_port  # noqa: E402
+if __name__ == "__main__" and not __package__:
+    # Run by path (python tests/bench/bench_dns.py): run again as `python -m tests.bench.bench_dns`
+    # from the checkout, the form that imports the tests' kit (tests.support).
+    import os
+
+    os.chdir(Path(__file__).resolve().parents[2])
+    os.execv(sys.executable, [sys.executable, "-m", "tests.bench.bench_dns", *sys.argv[1:]])
+
+from tests.netd.dns.topology import PYTHON, Topology, new_topology, sh, wait_for_port
 
 NODES = 200
 FORWARDED = 500

@@ -17,12 +17,17 @@ import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+if __name__ == "__main__" and not __package__:
+    # Run by path (python tests/bench/bench_routes.py): run again as `python -m tests.bench.bench_routes`
+    # from the checkout, the form that imports the tests' kit (tests.support).
+    import os
 
-from netd.routes.keeper import RouteKeeper  # noqa: E402
-from netd.routes.kernel import KernelRoutes  # noqa: E402
-from netd.routes.plan import PodRoute, plan_routes  # noqa: E402
+    os.chdir(Path(__file__).resolve().parents[2])
+    os.execv(sys.executable, [sys.executable, "-m", "tests.bench.bench_routes", *sys.argv[1:]])
+
+from netd.routes.keeper import RouteKeeper
+from netd.routes.kernel import KernelRoutes
+from netd.routes.plan import PodRoute, plan_routes
 
 
 def wanted(nodes: int) -> set[PodRoute]:

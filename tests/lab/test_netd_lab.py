@@ -31,7 +31,15 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 
 import pytest
-from netd_lab_support import (
+
+from foundation import registry
+from hardware.lab import nodes as boards
+from hardware.lab import plumbing, services
+from hardware.lab import topology as t
+from hardware.lab.testing import LabHandle, LabManager, wait_for
+from netd.nat.render import TABLE_FAMILY, TABLE_NAME
+from provisioning.payload import AGENT
+from tests.lab.netd_lab_support import (
     CONFLIST,
     Pod,
     add_pod,
@@ -46,14 +54,6 @@ from netd_lab_support import (
     start_agent,
     uplink_address,
 )
-
-from foundation import registry
-from hardware.lab import nodes as boards
-from hardware.lab import plumbing, services
-from hardware.lab import topology as t
-from hardware.lab.testing import LabHandle, LabManager, wait_for
-from netd.nat.render import TABLE_FAMILY, TABLE_NAME
-from provisioning.payload import AGENT
 
 pytestmark = [
     pytest.mark.lab,

@@ -6,9 +6,10 @@ import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner
-from rtt_netns import REPO, debian_python
 
 from appliance.cli.main import cli
+from tests.support.paths import REPO
+from tests.support.rtt_netns import debian_python
 
 
 def test_agent_run_rejects_a_bad_master_url(tmp_path: Path) -> None:

@@ -17,18 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rtt_netns import VENV_PYTHON, Netns, debian_python, stop, wait_for
-from rtt_registry import make_registry
 
 from foundation import registry
 from netd.agent.credential import write_credential
 from netd.agent.protocol import AgentCredential
 from netd.cni import CONFLIST_NAME, LOOPBACK_NAME
 from provisioning.credentials import issue_agent_credential
+from tests.netd.agent.registry_setup import make_registry
+from tests.support.rtt_netns import VENV_PYTHON, Netns, debian_python, stop, wait_for
 
 pytestmark = pytest.mark.root
 
-API_DRIVER = str(Path(__file__).with_name("rtt_api_driver.py"))
+API_DRIVER = "tests.netd.agent.api_driver"
 CNI_BIN = Path("/usr/lib/cni")
 INTERVAL = "0.3"
 NODES = {"node-1": "10.0.0.11", "node-2": "10.0.0.12"}
@@ -45,7 +45,7 @@ class Cluster:
 
     def start_api(self) -> None:
         proc = self.net.spawn(
-            self.master, VENV_PYTHON, API_DRIVER, str(self.tmp / "master"), "10.0.0.1", "8081", INTERVAL,
+            self.master, VENV_PYTHON, "-m", API_DRIVER, str(self.tmp / "master"), "10.0.0.1", "8081", INTERVAL,
             stdin=True, log=self.tmp / "api.log",
         )  # fmt: skip
         assert proc.stdout is not None

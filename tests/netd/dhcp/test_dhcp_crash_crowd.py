@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dhcpt_clients import Udhcpc, journal_records, size, wait_for
-from dhcpt_lab import PYTHON, Lab, client_mac
 
 from netd.dhcp.leases import BOUND
+from tests.netd.dhcp.clients import Udhcpc, journal_records, size, wait_for
+from tests.netd.dhcp.lan import PYTHON, Lab, client_mac
 
 pytestmark = pytest.mark.root
 HERE = Path(__file__).parent
@@ -65,7 +65,7 @@ def test_kill9_during_perfdhcp_loses_no_acked_lease(lab: Lab, tmp_path: Path) ->
     relay = lab.add_client(1)
     lab.ns_run(relay, "ip", "addr", "add", "10.0.0.2/16", "dev", "eth0")
     frames = tmp_path / "acks.txt"
-    lab.spawn(relay, [PYTHON, str(HERE / "dhcpt_sniff.py"), "eth0", str(frames), "67"],
+    lab.spawn(relay, [PYTHON, "-m", "tests.netd.dhcp.sniff", "eth0", str(frames), "67"],
               tmp_path / "sniff.err")
     wait_for(frames, "^ready", 10)
     perf = lab.spawn(relay, ["perfdhcp", "-4", "-l", "eth0", "-r", "400", "-R", "1000000",
@@ -85,7 +85,7 @@ def test_kill9_during_perfdhcp_loses_no_acked_lease(lab: Lab, tmp_path: Path) ->
     lab.start_server(config)
     leases = tmp_path / "leases.txt"
     leases.write_text("".join(f"{c} {a} {cid}\n" for c, (a, cid) in latest.items()))
-    result = lab.ns_run(relay, PYTHON, str(HERE / "dhcpt_rerequest.py"), "10.0.0.2", "10.0.0.1",
+    result = lab.ns_run(relay, PYTHON, "-m", "tests.netd.dhcp.rerequest", "10.0.0.2", "10.0.0.1",
                         str(leases), timeout=120)
     answers = [line.split() for line in result.stdout.splitlines()]
     assert len(answers) == len(latest)

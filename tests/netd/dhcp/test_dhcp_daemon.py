@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dhcpt_clients import run_udhcpc_once
-from dhcpt_lab import APPLIANCE, Lab
 
 from foundation.errors import EnvironmentProblem, UsageError
 from netd import daemon
+from tests.netd.dhcp.clients import run_udhcpc_once
+from tests.netd.dhcp.lan import APPLIANCE, Lab
 
 
 def test_parse_only() -> None:

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dhcpt_clients import journal_records, size, wait_for, write_script
-from dhcpt_lab import Lab, client_mac
 
 from netd.dhcp.leases import BOUND, RELEASED
+from tests.netd.dhcp.clients import journal_records, size, wait_for, write_script
+from tests.netd.dhcp.lan import Lab, client_mac
 
 pytestmark = pytest.mark.root
 CONFIG = "  dhcp_range: [10.0.0.10, 10.0.0.200]\n  lease_time: 10\n"

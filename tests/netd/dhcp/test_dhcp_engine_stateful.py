@@ -5,7 +5,6 @@ that every unexpired ACKed lease survives a restart."""
 
 from __future__ import annotations
 
-from dhcpt_packets import client_packet, ip, mac, settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -24,6 +23,7 @@ from netd.dhcp.model import (
     Tick,
 )
 from netd.dhcp.wire import BOOTREQUEST, Packet
+from tests.netd.dhcp.packets import client_packet, ip, mac, settings
 
 SID = ip("10.0.0.1")
 CLIENTS = 7

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dhcpt_clients import Udhcpc, run_udhcpc_once, wait_for
-from dhcpt_lab import PYTHON, Lab, client_mac
+
+from tests.netd.dhcp.clients import Udhcpc, run_udhcpc_once, wait_for
+from tests.netd.dhcp.lan import PYTHON, Lab, client_mac
 
 pytestmark = pytest.mark.root
 
@@ -31,7 +32,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
 def test_lease_events_on_the_bus(lab: Lab, tmp_path: Path) -> None:
     config = lab.write_config("  dhcp_range: [10.0.0.10, 10.0.0.20]\n  lease_time: 30\n")
     events = tmp_path / "events.jsonl"
-    lab.spawn(lab.server_ns, [PYTHON, str(Path(__file__).with_name("dhcpt_events.py")), str(config),
+    lab.spawn(lab.server_ns, [PYTHON, "-m", "tests.netd.dhcp.service_runner", str(config),
                               str(lab.state_dir), str(events)], tmp_path / "events.err")
     wait_for(events, "^ready", 20)
     client = Udhcpc(lab, lab.add_client(1), tmp_path, "-x", "hostname:pi-one")
@@ -50,7 +51,7 @@ def test_lease_events_on_the_bus(lab: Lab, tmp_path: Path) -> None:
 def test_expired_leases_are_reclaimed_and_published(lab: Lab, tmp_path: Path) -> None:
     config = lab.write_config("  dhcp_range: [10.0.0.10, 10.0.0.10]\n  lease_time: 10\n")
     events = tmp_path / "events.jsonl"
-    lab.spawn(lab.server_ns, [PYTHON, str(Path(__file__).with_name("dhcpt_events.py")), str(config),
+    lab.spawn(lab.server_ns, [PYTHON, "-m", "tests.netd.dhcp.service_runner", str(config),
                               str(lab.state_dir), str(events)], tmp_path / "events.err")
     wait_for(events, "^ready", 20)
     first = run_udhcpc_once(lab, lab.add_client(1), tmp_path)  # -q: leaves without releasing
@@ -68,7 +69,7 @@ def test_compaction_while_serving_keeps_every_lease(lab: Lab, tmp_path: Path) ->
     kill -9 and a restart every lease is still its client's."""
     config = lab.write_config("  dhcp_range: [10.0.0.10, 10.0.0.200]\n")
     events = tmp_path / "events.jsonl"
-    runner = [PYTHON, str(Path(__file__).with_name("dhcpt_events.py")), str(config),
+    runner = [PYTHON, "-m", "tests.netd.dhcp.service_runner", str(config),
               str(lab.state_dir), str(events), "4"]
     server = lab.spawn(lab.server_ns, runner, tmp_path / "events.err")
     wait_for(events, "^ready", 20)
@@ -92,8 +93,7 @@ def test_compaction_while_serving_keeps_every_lease(lab: Lab, tmp_path: Path) ->
 
 BUGGY_FLOOD = r"""
 import socket, sys
-sys.path.insert(0, sys.argv[1])
-from dhcpt_packets import client_packet, mac
+from tests.netd.dhcp.packets import client_packet, mac
 from netd.dhcp import options as opt
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for n in range(100):  # chaddr 02:00:00:99:..: the runner's injected bug fires on each
@@ -108,7 +108,7 @@ def test_a_flood_that_hits_an_engine_bug_is_counted_and_logged_ten_times(
     config = lab.write_config("  dhcp_range: [10.0.0.10, 10.0.0.20]\n")
     events = tmp_path / "events.jsonl"
     log = tmp_path / "events.err"
-    runner = lab.spawn(lab.server_ns, [PYTHON, str(Path(__file__).with_name("dhcpt_events.py")),
+    runner = lab.spawn(lab.server_ns, [PYTHON, "-m", "tests.netd.dhcp.service_runner",
                                        str(config), str(lab.state_dir), str(events)], log,
                        env={"DHCPT_ENGINE_BUG": "1"})
     wait_for(events, "^ready", 20)

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dhcpt_lab import PYTHON, Lab
 
 from netd.dhcp.rawlink import arp_probe, arp_sender_ip, icmp_echo, udp_datagram
+from tests.netd.dhcp.lan import PYTHON, Lab
 
 PROBE = r"""
 import asyncio, json, sys

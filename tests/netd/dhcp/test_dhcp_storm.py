@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dhcpt_clients import run_udhcpc_once
-from dhcpt_lab import PYTHON, Lab
+
+from tests.netd.dhcp.clients import run_udhcpc_once
+from tests.netd.dhcp.lan import PYTHON, Lab
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -20,8 +21,7 @@ pytestmark = pytest.mark.root
 
 FLOOD = r"""
 import os, random, socket, sys
-sys.path.insert(0, sys.argv[1])
-from dhcpt_packets import client_packet, mac
+from tests.netd.dhcp.packets import client_packet, mac
 from netd.dhcp import options as opt
 random.seed(7)
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -67,8 +67,7 @@ def test_garbage_and_floods_are_dropped_and_counted(lab: Lab, tmp_path: Path) ->
 
 NEW_CLIENTS = r"""
 import socket, sys
-sys.path.insert(0, sys.argv[1])
-from dhcpt_packets import client_packet, mac
+from tests.netd.dhcp.packets import client_packet, mac
 from netd.dhcp import options as opt
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for n in range(int(sys.argv[2])):  # as fast as one socket sends: every one a new client
@@ -77,7 +76,6 @@ for n in range(int(sys.argv[2])):  # as fast as one socket sends: every one a ne
 
 WIRE_WATCH = r"""
 import socket, sys, time
-sys.path.insert(0, sys.argv[1])
 from netd.dhcp.wire import parse
 sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)

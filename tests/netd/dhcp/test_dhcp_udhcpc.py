@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dhcpt_clients import Udhcpc, journal_records, run_udhcpc_once, wait_for
-from dhcpt_lab import PYTHON, SERVER_MAC, Lab, client_mac
 
 from netd.dhcp.leases import BOUND, RELEASED
 from netd.dhcp.model import DECLINED
+from tests.netd.dhcp.clients import Udhcpc, journal_records, run_udhcpc_once, wait_for
+from tests.netd.dhcp.lan import PYTHON, SERVER_MAC, Lab, client_mac
 
 pytestmark = pytest.mark.root
-SNIFFER = str(Path(__file__).with_name("dhcpt_sniff.py"))
+SNIFFER = "tests.netd.dhcp.sniff"
 CONFIG = """  dhcp_range: [10.0.0.10, 10.0.0.200]
   lease_time: 20
 nodes:
@@ -37,7 +37,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
 
 
 def sniff(lab: Lab, ns: str, path: Path) -> None:
-    lab.spawn(ns, [PYTHON, SNIFFER, "eth0", str(path)], path.with_suffix(".err"))
+    lab.spawn(ns, [PYTHON, "-m", SNIFFER, "eth0", str(path)], path.with_suffix(".err"))
     wait_for(path, "^ready", 10)
 
 

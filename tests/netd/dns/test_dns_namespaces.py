@@ -12,7 +12,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from dnst_netns import PYTHON, Topology, new_topology, sh
+
+from tests.netd.dns.topology import PYTHON, Topology, new_topology, sh
 
 pytestmark = pytest.mark.root
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 from dnslib import RCODE, DNSRecord
-from dnst_util import CONFIG, node, query
 
 from foundation.errors import EnvironmentProblem
 from foundation.records import NodeChange, NodeEvent, NodeRecord
 from netd.bus import EventBus, Resync
 from netd.dns.service import DnsService, DnsSettings, create
 from netd.service import NetdContext
+from tests.netd.dns.queries import CONFIG, node, query
 
 LOCAL = IPv4Address("127.0.0.1")
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rtt_netns import VENV_PYTHON, Netns, http_server, run, stop
 
 from foundation.errors import ApplianceError, EnvironmentProblem
 from netd.nat.nft import apply_ruleset, nft_binary
+from tests.support.rtt_netns import VENV_PYTHON, Netns, http_server, run, stop
 
 pytestmark = pytest.mark.root
 
-DRIVER = str(Path(__file__).with_name("rtt_nat_driver.py"))
+DRIVER = "tests.netd.nat.nat_driver"
 PAGE = "hello from the internet\n"
 
 
@@ -66,7 +66,7 @@ class Nat:
     """The NAT service running in the master namespace."""
 
     def __init__(self, topo: Topology, backend: str = "nftables", recheck: float = 60.0) -> None:
-        self.proc = topo.net.spawn(topo.master, VENV_PYTHON, DRIVER, "rtt-lan", "rtt-up", backend, str(recheck), stdin=True)
+        self.proc = topo.net.spawn(topo.master, VENV_PYTHON, "-m", DRIVER, "rtt-lan", "rtt-up", backend, str(recheck), stdin=True)
 
     def next(self) -> dict[str, object]:
         assert self.proc.stdout is not None

@@ -9,10 +9,10 @@ from ipaddress import IPv4Interface, IPv4Network
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rtt_netns import Netns
 
 from foundation.errors import ConfigError
 from netd.nat.render import UplinkState, render_ruleset
+from tests.support.rtt_netns import Netns
 
 UPLINK = UplinkState("wlan0", 3, True, (IPv4Interface("192.0.2.5/24"),))
 

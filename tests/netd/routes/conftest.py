@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from rtt_netns import Netns
+
+from tests.support.rtt_netns import Netns
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
-from rtt_netns import VENV_PYTHON, Netns, debian_python, stop, wait_for
+
+from tests.support.rtt_netns import VENV_PYTHON, Netns, debian_python, stop, wait_for
 
 pytestmark = pytest.mark.root
 
-DRIVER = str(Path(__file__).with_name("rtt_keeper_driver.py"))
+DRIVER = "tests.netd.routes.keeper_driver"
 WANTED = [["10.244.1.0/24", "10.0.0.11"], ["10.244.2.0/24", "10.0.0.12"], ["10.244.3.0/24", "10.0.0.13"]]
 
 
@@ -42,7 +42,7 @@ class Keeper:
         self.peer = net.ns("p")
         net.veth(self.ns, "rtt-lan", self.peer, "rtt-peer")
         net.ip(self.ns, "addr", "add", "10.0.0.1/24", "dev", "rtt-lan")
-        self.proc = net.spawn(self.ns, python, DRIVER, "rtt-lan", address, str(resync), stdin=True)
+        self.proc = net.spawn(self.ns, python, "-m", DRIVER, "rtt-lan", address, str(resync), stdin=True)
         self._expect("ready")
 
     def _expect(self, key: str) -> object:
@@ -79,7 +79,7 @@ def test_foreign_routes_untouched_and_stale_routes_of_ours_deleted(net: Netns, p
     net.ip(ns, "route", "add", "10.244.2.0/24", "via", "10.0.0.99", "metric", "50", "proto", "boot")
     net.ip(ns, "route", "add", "10.244.7.0/24", "via", "10.0.0.77", "proto", "171")  # a forgotten node
     net.ip(ns, "route", "add", "10.244.1.0/24", "via", "10.0.0.66", "proto", "171")  # moved node
-    proc = net.spawn(ns, python, DRIVER, "rtt-lan", "-", stdin=True)
+    proc = net.spawn(ns, python, "-m", DRIVER, "rtt-lan", "-", stdin=True)
     assert proc.stdout is not None and proc.stdin is not None
     assert json.loads(proc.stdout.readline())["ready"]
     proc.stdin.write(json.dumps({"set": WANTED[:2]}) + "\n")
@@ -134,7 +134,7 @@ def test_lan_address_restored_after_deletion_and_interface_recreation(net: Netns
 
 def test_keeper_survives_interface_missing_at_start(net: Netns, python: str) -> None:
     ns = net.ns("k")
-    proc = net.spawn(ns, python, DRIVER, "rtt-lan", "10.0.0.1/24", stdin=True)
+    proc = net.spawn(ns, python, "-m", DRIVER, "rtt-lan", "10.0.0.1/24", stdin=True)
     assert proc.stdout is not None and proc.stdin is not None
     assert json.loads(proc.stdout.readline())["ready"]
     peer = net.ns("p")
@@ -152,7 +152,7 @@ def test_foreign_route_on_a_wanted_prefix_is_left_alone(net: Netns, python: str)
     net.veth(ns, "rtt-lan", peer, "rtt-peer")
     net.ip(ns, "addr", "add", "10.0.0.1/24", "dev", "rtt-lan")
     net.ip(ns, "route", "add", "10.244.3.0/24", "via", "10.0.0.33", "proto", "static")
-    proc = net.spawn(ns, python, DRIVER, "rtt-lan", "-", stdin=True)
+    proc = net.spawn(ns, python, "-m", DRIVER, "rtt-lan", "-", stdin=True)
     assert proc.stdout is not None and proc.stdin is not None
     assert json.loads(proc.stdout.readline())["ready"]
     proc.stdin.write(json.dumps({"set": WANTED, "timeout": 0.5}) + "\n")
@@ -165,7 +165,7 @@ def test_foreign_route_on_a_wanted_prefix_is_left_alone(net: Netns, python: str)
 
 def test_watcher_reports_enobufs_as_overflow_and_keeps_going(net: Netns) -> None:
     ns = net.ns("o")
-    proc = net.spawn(ns, VENV_PYTHON, str(Path(__file__).with_name("rtt_overflow_driver.py")))
+    proc = net.spawn(ns, VENV_PYTHON, "-m", "tests.netd.routes.overflow_driver")
     out, err = proc.communicate(timeout=30)
     assert json.loads(out) == {"overflow": True, "route_events_after": True}, err
 

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from rtt_netns import VENV_PYTHON, Netns, stop, wait_for
+
+from tests.support.rtt_netns import VENV_PYTHON, Netns, stop, wait_for
 
 pytestmark = pytest.mark.root
 
-DRIVER = str(Path(__file__).with_name("rtt_service_driver.py"))
+DRIVER = "tests.netd.routes.service_driver"
 
 
 def test_service_follows_snapshot_events_and_resync(net: Netns, tmp_path: Path) -> None:
@@ -24,7 +25,7 @@ def test_service_follows_snapshot_events_and_resync(net: Netns, tmp_path: Path) 
         ["node-2", "10.0.0.12", "10.244.2.0/24"],
     ]
     nodes.write_text(json.dumps(snapshot))
-    proc = net.spawn(master, VENV_PYTHON, DRIVER, "rtt-lan", str(nodes), stdin=True)
+    proc = net.spawn(master, VENV_PYTHON, "-m", DRIVER, "rtt-lan", str(nodes), stdin=True)
     assert proc.stdout is not None and proc.stdin is not None
 
     def send(command: dict[str, object]) -> None:

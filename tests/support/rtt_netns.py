@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.paths import REPO
+
 VENV_PYTHON = sys.executable
 
 

@@ -10,10 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from dhcpt_lab import Lab
-
 from netd.dhcp.journal import JOURNAL_PREFIX, SNAPSHOT, decode
 from netd.dhcp.model import LeaseRecord
+from tests.netd.dhcp.lan import Lab
 
 # The hook script of every client: log the event and configure eth0 of this namespace only.
 CLIENT_SCRIPT = """#!/bin/sh
