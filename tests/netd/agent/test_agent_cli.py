@@ -8,8 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from appliance.cli.main import cli
-from tests.support.paths import REPO
-from tests.support.rtt_netns import debian_python
+from tests.support.paths import REPO, debian_python
 
 
 def test_agent_run_rejects_a_bad_master_url(tmp_path: Path) -> None:
@@ -25,10 +24,8 @@ def test_agent_run_help_names_its_options() -> None:
 
 
 def test_module_entry_point_runs_on_debians_python(tmp_path: Path) -> None:
-    python = debian_python()
-    assert python, "Debian's python3 with python3-pyroute2 is needed (scripts/install)"
     done = subprocess.run(
-        [python, "-m", "netd.agent", "--master", "10.0.0.1:8081", "--state-dir", str(tmp_path)],
+        [debian_python(), "-m", "netd.agent", "--master", "10.0.0.1:8081", "--state-dir", str(tmp_path)],
         capture_output=True, text=True, cwd=REPO, timeout=30,
     )  # fmt: skip
     assert done.returncode == 2

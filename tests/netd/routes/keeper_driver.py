@@ -1,9 +1,13 @@
 """Runs a RouteKeeper inside a namespace for the tests; commands arrive as JSON lines on stdin.
 
+    python -m tests.netd.routes.keeper_driver INTERFACE ADDRESS|- [RESYNC_INTERVAL]
+
 {"set": [["10.244.1.0/24", "10.0.0.11"], ...]}  -> set the wanted routes, reply {"converged": bool}
 {"quit": true}                                   -> stop
 Works under the venv's pyroute2 and Debian's python3-pyroute2 (0.7).
 """
+
+from __future__ import annotations
 
 import json
 import logging
