@@ -1,30 +1,23 @@
-"""A throw-away DHCP lab made of network namespaces (prefix `dhcpt-`).
+"""A throw-away LAN for the DHCP tests, made with the namespace kit.
 
-Server namespace: bridge `br0` (10.0.0.1/24) where the real `appliance netd run
---only dhcp` serves. Each client gets its own namespace whose `eth0` is a veth
-attached to that bridge. Nothing is created outside these namespaces; `close()`
-kills every process started and deletes every namespace, even after failures.
+The server namespace has a bridge `br0` (10.0.0.1/len, MAC SERVER_MAC) where the real
+`appliance netd run --only dhcp` serves (or the DHCP service alone, see service_runner);
+each client namespace has an `eth0` cabled to that bridge. The kit removes everything,
+also after a failed test.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-APPLIANCE = str(REPO / ".venv" / "bin" / "appliance")
-PYTHON = sys.executable
+from tests.support.netns import NetnsKit, Process
+from tests.support.paths import APPLIANCE, PYTHON
+from tests.support.wait import log_size, log_text
+
 SERVER_MAC = "02:dd:00:00:00:01"
-
-
-def sh(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run a command, capturing text output."""
-    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=timeout)
 
 
 def client_mac(n: int) -> str:
@@ -32,56 +25,36 @@ def client_mac(n: int) -> str:
     return f"02:aa:00:00:{(n >> 8) & 255:02x}:{n & 255:02x}"
 
 
-class Lab:
-    """Server namespace + bridge, client namespaces, and the processes in them."""
+class Lan:
+    """The server namespace with its bridge, client namespaces, and the DHCP server in it."""
 
-    def __init__(self, workdir: Path, tag: str, prefixlen: int = 24) -> None:
+    def __init__(self, net: NetnsKit, workdir: Path, prefixlen: int = 24) -> None:
+        self.net = net
         self.workdir = workdir
         self.prefixlen = prefixlen
-        self.prefix = f"dhcpt-{os.getpid() % 100000}-{tag}"
-        self.server_ns = f"{self.prefix}-s"
-        self.namespaces: list[str] = []
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.server: subprocess.Popen[bytes] | None = None
+        self.server_ns = net.ns("dhcp-server")
+        net.bridge(self.server_ns, "br0", address=f"10.0.0.1/{prefixlen}", mac=SERVER_MAC)
+        self.clients: dict[int, str] = {}
+        """Client number -> its namespace."""
+        self.server: Process | None = None
         self.server_log = workdir / "netd.log"
         self.state_dir = workdir / "state"
-        self._add_ns(self.server_ns)
-        self.ns_run(self.server_ns, "ip", "link", "add", "br0", "address", SERVER_MAC, "type", "bridge")
-        self.ns_run(self.server_ns, "ip", "addr", "add", f"10.0.0.1/{prefixlen}", "dev", "br0")
-        self.ns_run(self.server_ns, "ip", "link", "set", "br0", "up")
-        self.ns_run(self.server_ns, "ip", "link", "set", "lo", "up")
-
-    def _add_ns(self, name: str) -> None:
-        sh("ip", "netns", "add", name)
-        self.namespaces.append(name)
-
-    def ns_run(self, ns: str, *args: str, check: bool = True,
-               timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        """Run a command inside namespace `ns`."""
-        return sh("ip", "netns", "exec", ns, *args, check=check, timeout=timeout)
 
     def add_client(self, n: int, mac: str | None = None) -> str:
-        """A client namespace whose eth0 (MAC `mac`) is plugged into the server's bridge."""
-        ns = f"{self.prefix}-c{n}"
-        self._add_ns(ns)
-        port = f"p{n}"
-        self.ns_run(self.server_ns, "ip", "link", "add", port, "type", "veth", "peer", "name",
-                    "eth0", "netns", ns)
-        self.ns_run(self.server_ns, "ip", "link", "set", port, "master", "br0", "up")
-        self.ns_run(ns, "ip", "link", "set", "eth0", "address", mac or client_mac(n))
-        self.ns_run(ns, "ip", "link", "set", "eth0", "up")
-        self.ns_run(ns, "ip", "link", "set", "lo", "up")
+        """A client namespace whose eth0 (MAC `mac`, else client_mac(n)) is cabled to br0."""
+        ns = self.net.ns(f"client{n}")
+        self.net.plug(self.server_ns, "br0", f"p{n}", ns, "eth0", mac=mac or client_mac(n))
+        self.clients[n] = ns
         return ns
 
-    def spawn(self, ns: str, args: Sequence[str], log: Path, env: dict[str, str] | None = None,
-              new_mounts: bool = False) -> subprocess.Popen[bytes]:
-        """Start a long-running process in `ns` (stdout+stderr to `log`)."""
-        command = ["ip", "netns", "exec", ns, *args]
-        with open(log, "ab") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                       env={**os.environ, **(env or {})}, start_new_session=True)
-        self.processes.append(process)
-        return process
+    def ns_run(self, ns: str, *args: str, check: bool = True, timeout: float = 30,
+               env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a command inside namespace `ns` to its end."""
+        return self.net.run(ns, *args, check=check, timeout=timeout, env=env)
+
+    def spawn(self, ns: str, args: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> Process:
+        """Start a long-running process in `ns` (stdout and stderr to `log`)."""
+        return self.net.spawn(ns, args, log=log, env=env)
 
     def write_config(self, body: str) -> Path:
         """cluster.yaml for the server (LAN = br0 in the server namespace)."""
@@ -90,47 +63,33 @@ class Lab:
                         "  master_address: 10.0.0.1\n" + body)
         return path
 
-    def start_server(self, config: Path, timeout: float = 20) -> subprocess.Popen[bytes]:
+    def start_server(self, config: Path, timeout: float = 20) -> Process:
         """`appliance netd run --only dhcp` in the server namespace; returns once it serves."""
-        mark = self.server_log.stat().st_size if self.server_log.exists() else 0
-        self.server = self.spawn(self.server_ns, [APPLIANCE, "netd", "run", "--config", str(config),
-                                                  "--state-dir", str(self.state_dir), "--only", "dhcp"],
-                                 self.server_log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.server_log.read_bytes()[mark:].decode(errors="replace")
-            if "netd ready: dhcp" in text:
-                return self.server
-            if self.server.poll() is not None:
-                raise AssertionError(f"netd exited {self.server.returncode}:\n{text}")
-            time.sleep(0.05)
-        raise AssertionError(f"netd did not become ready:\n{self.server_log.read_text()}")
+        mark = log_size(self.server_log)
+        self.server = self.net.spawn(
+            self.server_ns, [APPLIANCE, "netd", "run", "--config", str(config), "--state-dir", str(self.state_dir),
+                             "--only", "dhcp"],
+            log=self.server_log, timeout=timeout, what="netd ready: dhcp",
+            ready=lambda: "netd ready: dhcp" in log_text(self.server_log, mark),
+        )  # fmt: skip
+        return self.server
+
+    def start_service(self, config: Path, log: Path, *options: str, timeout: float = 20) -> Process:
+        """The DHCP service alone, in-process in tests.netd.dhcp.service_runner (OPTIONS: its
+        --events/--compact-after/--engine-bug/--no-probe); returns once it serves."""
+        mark = log_size(log)
+        return self.net.spawn(
+            self.server_ns, [PYTHON, "-m", "tests.netd.dhcp.service_runner", str(config), str(self.state_dir),
+                             *options],
+            log=log, timeout=timeout, what="the DHCP service ready",
+            ready=lambda: "dhcp service ready" in log_text(log, mark),
+        )  # fmt: skip
 
     def kill_server(self, sig: int = signal.SIGKILL) -> int:
         """Send `sig` to the server and wait for it; returns its exit status."""
         assert self.server is not None
-        os.killpg(self.server.pid, sig)
-        return self.server.wait(timeout=15)
+        return self.server.stop(sig)
 
     def server_output(self) -> str:
         """Everything the server logged so far."""
-        return self.server_log.read_text(errors="replace") if self.server_log.exists() else ""
-
-    def close(self) -> None:
-        """Kill every process we started and delete every namespace we made."""
-        for process in self.processes:
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.wait(timeout=10)
-        for ns in reversed(self.namespaces):
-            # Processes started inside by our processes (dhcpcd forks) die with the namespace pids.
-            pids = sh("ip", "netns", "pids", ns, check=False).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            sh("ip", "netns", "del", ns, check=False)
+        return log_text(self.server_log)

@@ -1,64 +1,88 @@
-"""Run the DHCP service in-process with a bus subscriber; print each LeaseEvent as a JSON line.
+"""Run the DHCP service alone, in-process, the way netd's daemon starts it (inside a namespace).
 
-Usage (inside the server namespace): python dhcpt_events.py CONFIG STATE_DIR OUTFILE [COMPACT_AFTER]
+    python -m tests.netd.dhcp.service_runner CONFIG STATE_DIR [--events FILE] [--compact-after N]
+                                             [--no-probe] [--engine-bug]
 
-With DHCPT_ENGINE_BUG=1 in the environment the engine raises on every packet whose chaddr's
-fourth byte is 0x99 (an injected bug, to see what the server's catch-all does with a flood).
+Logs "dhcp service ready" once it serves and its counters when SIGTERM stops it.
+--events: write every LeaseEvent the service publishes on the bus to FILE, one JSON line each.
+--engine-bug: the engine raises on every packet whose chaddr's fourth byte is 0x99 (an injected
+bug, to see what the server's catch-all does with a flood of them).
+Tests (tests/netd/dhcp) and the DHCP benchmark (the service without the daemon) run it.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
-import os
 import signal
-import sys
 from pathlib import Path
+from typing import TextIO
 
 from foundation.config import load_config
 from foundation.records import LeaseEvent
+from netd.bus import Event as BusEvent
 from netd.bus import EventBus
 from netd.dhcp.model import Command, Event, PacketReceived
-from netd.dhcp.service import DhcpSettings, create
+from netd.dhcp.service import DhcpService, DhcpSettings, create
 from netd.service import NetdContext
 
+log = logging.getLogger("service_runner")
 
-async def main() -> None:
+
+def inject_engine_bug(service: DhcpService) -> None:
+    """Make the engine raise on packets from chaddr ..:..:..:99:..:.. (and only those)."""
+    engine = service.server.engine
+    real_handle = engine.handle
+
+    def handle_with_a_bug(event: Event, now: float) -> list[Command]:
+        if isinstance(event, PacketReceived) and event.packet.chaddr[3:4] == b"\x99":
+            raise RuntimeError("injected bug")
+        return real_handle(event, now)
+
+    engine.handle = handle_with_a_bug  # type: ignore[method-assign]
+
+
+async def write_events(queue: asyncio.Queue[BusEvent], out: TextIO) -> None:
+    """Every LeaseEvent from the bus as a JSON line."""
+    while True:
+        event = await queue.get()
+        if isinstance(event, LeaseEvent):
+            out.write(json.dumps({"change": event.change.value, "address": str(event.address),
+                                  "mac": event.mac, "name": event.node_name,
+                                  "hostname": event.hostname, "expires": event.expires}) + "\n")
+
+
+async def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO)
     bus = EventBus()
-    ctx = NetdContext(load_config(sys.argv[1]), bus, Path(sys.argv[2]))
-    out = open(sys.argv[3], "w", buffering=1)
     queue = bus.subscribe()
-    compact_after = int(sys.argv[4]) if len(sys.argv) > 4 else 100000
-    service = create(ctx, DhcpSettings(compact_after=compact_after))
-    if os.environ.get("DHCPT_ENGINE_BUG"):
-        engine = service.server.engine
-        real_handle = engine.handle
-
-        def handle_with_a_bug(event: Event, now: float) -> list[Command]:
-            if isinstance(event, PacketReceived) and event.packet.chaddr[3:4] == b"\x99":
-                raise RuntimeError("injected bug")
-            return real_handle(event, now)
-
-        engine.handle = handle_with_a_bug  # type: ignore[method-assign]
+    ctx = NetdContext(load_config(args.config), bus, args.state_dir)
+    service = create(ctx, DhcpSettings(compact_after=args.compact_after, probe=not args.no_probe))
+    if args.engine_bug:
+        inject_engine_bug(service)
     await service.start()
-    out.write("ready\n")
+    log.info("dhcp service ready")
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-
-    async def forward() -> None:
-        while True:
-            event = await queue.get()
-            if isinstance(event, LeaseEvent):
-                out.write(json.dumps({"change": event.change.value, "address": str(event.address),
-                                      "mac": event.mac, "name": event.node_name,
-                                      "hostname": event.hostname, "expires": event.expires}) + "\n")
-
-    task = asyncio.create_task(forward())
-    await stop.wait()
-    task.cancel()
-    await service.stop()
+    with open(args.events or "/dev/null", "w", buffering=1) as out:
+        task = asyncio.create_task(write_events(queue, out))
+        await stop.wait()
+        task.cancel()
+        await service.stop()
 
 
-asyncio.run(main())
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.netd.dhcp.service_runner", description=__doc__)
+    parser.add_argument("config", type=Path)
+    parser.add_argument("state_dir", type=Path)
+    parser.add_argument("--events", type=Path, help="file for the bus's lease events (JSON lines)")
+    parser.add_argument("--compact-after", type=int, default=DhcpSettings.compact_after)
+    parser.add_argument("--no-probe", action="store_true", help="offer without probing addresses")
+    parser.add_argument("--engine-bug", action="store_true", help="inject a bug in the engine")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse()))
