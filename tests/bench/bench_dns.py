@@ -1,8 +1,8 @@
 """DNS benchmark: dnsperf over a veth against our server and dnsmasq, in the same run.
 
-    sudo .venv/bin/python tests/bench/bench_dns.py [--seconds 10]
+    sudo .venv/bin/python -m tests.bench.bench_dns [--seconds 10]
 
-Namespaces (prefix dnst-): `server` holds our DNS (10.0.0.1), a dnsmasq with
+Namespaces (the tests' kit, tests/netd/dns/topology.py): `server` holds our DNS (10.0.0.1), a dnsmasq with
 the same cluster names (10.0.0.2, --no-resolv, --host-record) and a
 forwarding dnsmasq (10.0.0.4, cache 10000); `client` runs dnsperf over a
 veth; `internet` runs the upstream dnsmasq both forwarders use. Servers are
@@ -29,7 +29,9 @@ if __name__ == "__main__" and not __package__:
     os.chdir(Path(__file__).resolve().parents[2])
     os.execv(sys.executable, [sys.executable, "-m", "tests.bench.bench_dns", *sys.argv[1:]])
 
-from tests.netd.dns.topology import PYTHON, Topology, new_topology, sh, wait_for_port
+from tests.netd.dns.topology import Topology
+from tests.support.netns import NetnsKit
+from tests.support.paths import PYTHON
 
 NODES = 200
 FORWARDED = 500
@@ -41,10 +43,6 @@ def node_address(n: int) -> str:
 
 def dnsperf(topology: Topology, server: str, queries: Path, seconds: int) -> dict[str, Any]:
     command = [
-        "ip",
-        "netns",
-        "exec",
-        topology.client,
         "taskset",
         "-c",
         "1",
@@ -58,7 +56,7 @@ def dnsperf(topology: Topology, server: str, queries: Path, seconds: int) -> dic
         "-t",
         "2",
     ]
-    out = sh(*command, timeout=seconds + 30).stdout
+    out = topology.net.run(topology.client, *command, timeout=seconds + 30).stdout
     figures: dict[str, object] = {}
     codes = re.search(r"Response codes:\s+(.*)", out)
     figures["rcodes"] = codes.group(1).strip() if codes else "?"
@@ -77,10 +75,7 @@ def dnsperf(topology: Topology, server: str, queries: Path, seconds: int) -> dic
 
 
 def warm(topology: Topology, server: str, queries: Path) -> None:
-    sh(
-        "ip",
-        "netns",
-        "exec",
+    topology.net.run(
         topology.client,
         "dnsperf",
         "-s",
@@ -96,7 +91,7 @@ def warm(topology: Topology, server: str, queries: Path) -> None:
 def setup(topology: Topology) -> None:
     m = topology.master  # "server" namespace
     for address in ("10.0.0.2/24", "10.0.0.4/24"):
-        sh("ip", "-n", m, "addr", "add", address, "dev", f"{topology.prefix}ml")
+        topology.net.ip(m, "addr", "add", address, "dev", "lan0")
     topology.dnsmasq(
         "upstream",
         topology.internet,
@@ -159,7 +154,7 @@ def setup(topology: Topology) -> None:
         ready="ready",
     )
     for address in ("10.0.0.2", "10.0.0.4"):
-        wait_for_port(topology.client, address)
+        topology.wait_for_port(topology.client, address)
 
 
 def main() -> int:
@@ -168,7 +163,7 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=int, default=10, help="length of each dnsperf run")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="dnst-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-dns-") as tmp:
         workdir = Path(tmp)
         cluster = workdir / "cluster.txt"
         cluster.write_text(
@@ -179,8 +174,8 @@ def main() -> int:
         )
         forwarded = workdir / "forwarded.txt"
         forwarded.write_text("".join(f"name-{i}.example.test A\n" for i in range(FORWARDED)))
-        topology = new_topology(workdir)
-        try:
+        with NetnsKit(workdir) as net:
+            topology = Topology(net, workdir)
             setup(topology)
             results = {}
             results["cluster", "ours"] = dnsperf(topology, "10.0.0.1", cluster, args.seconds)
@@ -189,8 +184,6 @@ def main() -> int:
             warm(topology, "10.0.0.4", forwarded)
             results["forwarded", "ours"] = dnsperf(topology, "10.0.0.1", forwarded, args.seconds)
             results["forwarded", "dnsmasq"] = dnsperf(topology, "10.0.0.4", forwarded, args.seconds)
-        finally:
-            topology.destroy()
     print(f"dnsperf -l {args.seconds} over a veth; servers on CPU 0, dnsperf on CPU 1")
     print(
         f"{'workload':<11}{'server':<9}{'qps':>10}{'sent':>10}{'lost':>7}{'avg ms':>8}  response codes"

@@ -1,28 +1,20 @@
-"""Network namespaces for the DNS integration tests and the DNS benchmark (prefix `dnst-`).
+"""Network namespaces for the DNS integration tests and the DNS benchmark, on the namespace kit.
 
-master: LAN veth 10.0.0.1/24 towards `client` (10.0.0.3, i.e. node-3), uplink
-veth 192.0.2.1/24 towards `internet` (192.0.2.53 runs the upstream dnsmasq;
-192.0.2.100 is a machine on the home network). Everything is removed on exit,
-also when a test fails.
+    master: lan0 10.0.0.1/24 ── eth0 of `client` (10.0.0.3, i.e. node-3)
+            up0 192.0.2.1/24 ── eth0 of `internet` (192.0.2.53 runs the upstream dnsmasq;
+                                192.0.2.100 is a machine on the home network)
+
+The kit removes everything, also when a test fails.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import signal
-import subprocess
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-PYTHON = sys.executable
-
-
-def sh(*args: str, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=timeout)
+from tests.support.netns import NetnsKit, Process
+from tests.support.wait import log_match, wait_for
 
 
 @dataclass
@@ -43,10 +35,12 @@ class DigResult:
         return [line.split(None, 4)[4] for line in self.answers]
 
     def ttls(self) -> list[int]:
+        """The TTL of each answer."""
         return [int(line.split()[1]) for line in self.answers]
 
 
 def parse_dig(text: str) -> DigResult:
+    """dig's output as a DigResult."""
     status = re.search(r"status: ([A-Z]+)", text)
     flags = re.search(r";; flags: ([a-z ]*);", text)
     answers = []
@@ -64,180 +58,68 @@ def parse_dig(text: str) -> DigResult:
     )
 
 
-@dataclass
 class Topology:
-    """The namespaces and the processes running in them."""
+    """The master, client and internet namespaces and the named processes running in them."""
 
-    prefix: str
-    """dnst-<random>: every name we create starts with it."""
-    workdir: Path
-    """Files of this run (resolv.conf, stats)."""
-    processes: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
-    """Named background processes."""
-
-    @property
-    def master(self) -> str:
-        return f"{self.prefix}m"
-
-    @property
-    def client(self) -> str:
-        return f"{self.prefix}c"
-
-    @property
-    def internet(self) -> str:
-        return f"{self.prefix}i"
-
-    def create(self) -> None:
-        p = self.prefix
-        for ns in (self.master, self.client, self.internet):
-            sh("ip", "netns", "add", ns)
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh(
-            "ip",
-            "link",
-            "add",
-            f"{p}ml",
-            "netns",
-            self.master,
-            "type",
-            "veth",
-            "peer",
-            f"{p}cl",
-            "netns",
-            self.client,
-        )
-        sh(
-            "ip",
-            "link",
-            "add",
-            f"{p}mu",
-            "netns",
-            self.master,
-            "type",
-            "veth",
-            "peer",
-            f"{p}iu",
-            "netns",
-            self.internet,
-        )
+    def __init__(self, net: NetnsKit, workdir: Path) -> None:
+        self.net = net
+        self.workdir = workdir
+        """Files of this run (resolv.conf, stats, logs)."""
+        self.processes: dict[str, Process] = {}
+        """Named background processes."""
+        self.master = net.ns("dns-master")
+        self.client = net.ns("dns-client")
+        self.internet = net.ns("dns-internet")
+        net.veth(self.master, "lan0", self.client, "eth0")
+        net.veth(self.master, "up0", self.internet, "eth0")
         for ns, dev, addresses in (
-            (self.master, f"{p}ml", ["10.0.0.1/24"]),
-            (self.client, f"{p}cl", ["10.0.0.3/24"]),
-            (self.master, f"{p}mu", ["192.0.2.1/24"]),
-            (self.internet, f"{p}iu", ["192.0.2.53/24", "192.0.2.100/24"]),
+            (self.master, "lan0", ["10.0.0.1/24"]),
+            (self.client, "eth0", ["10.0.0.3/24"]),
+            (self.master, "up0", ["192.0.2.1/24"]),
+            (self.internet, "eth0", ["192.0.2.53/24", "192.0.2.100/24"]),
         ):
             for address in addresses:
-                sh("ip", "-n", ns, "addr", "add", address, "dev", dev)
-            sh("ip", "-n", ns, "link", "set", dev, "up")
+                net.ip(ns, "addr", "add", address, "dev", dev)
         # The home network can reach the LAN through the master's uplink (worst case for an open resolver).
-        sh("ip", "-n", self.internet, "route", "add", "10.0.0.0/24", "via", "192.0.2.1")
-        sh("ip", "-n", self.client, "route", "add", "default", "via", "10.0.0.1")
+        net.ip(self.internet, "route", "add", "10.0.0.0/24", "via", "192.0.2.1")
+        net.ip(self.client, "route", "add", "default", "via", "10.0.0.1")
 
-    def destroy(self) -> None:
-        for name in list(self.processes):
-            self.stop(name)
-        for ns in (self.master, self.client, self.internet):
-            sh("ip", "netns", "del", ns, check=False)
-
-    def start(
-        self, name: str, ns: str, *command: str, ready: str | None = None
-    ) -> subprocess.Popen[str]:
-        """Run `command` in `ns`; wait for a line containing `ready` on stdout if given."""
-        with open(self.workdir / f"{name}.err", "w") as err:  # the child keeps its own copy
-            process = subprocess.Popen(
-                ["ip", "netns", "exec", ns, *command],
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-                cwd=REPO,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+    def start(self, name: str, ns: str, *command: str, ready: str | None = None) -> Process:
+        """Run `command` in `ns` as `name`; with `ready`, return once it printed that line."""
+        log = self.workdir / f"{name}.log"
+        log.unlink(missing_ok=True)
+        ready_line = rf"^{re.escape(ready)}$" if ready is not None else None
+        process = self.net.spawn(
+            ns, command, log=log, env={"PYTHONUNBUFFERED": "1"}, what=f"{name} ready",
+            ready=(lambda: log_match(log, ready_line)) if ready_line is not None else None,
+        )  # fmt: skip
         self.processes[name] = process
-        if ready is not None:
-            assert process.stdout is not None
-            line = process.stdout.readline()
-            if ready not in line:
-                self.stop(name)
-                raise RuntimeError(
-                    f"{name} did not start: {(self.workdir / f'{name}.err').read_text()}"
-                )
         return process
 
     def stop(self, name: str) -> None:
+        """Stop the process `name` (SIGTERM, then SIGKILL if it lingers)."""
         process = self.processes.pop(name, None)
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        if process is not None:
+            process.stop()
 
     def dnsmasq(self, name: str, ns: str, address: str, *options: str) -> None:
         """A dnsmasq in `ns` answering on `address`; foreground, no config file, no logging."""
-        self.start(
-            name,
-            ns,
-            "dnsmasq",
-            "-k",
-            "--conf-file=/dev/null",
-            "--pid-file=",
-            "--user=root",
-            f"--listen-address={address}",
-            "--bind-interfaces",
-            "--no-hosts",
-            "--log-facility=/dev/null",
-            *options,
-        )
-        wait_for_port(ns, address)
+        self.start(name, ns, "dnsmasq", "-k", "--conf-file=/dev/null", "--pid-file=", "--user=root",
+                   f"--listen-address={address}", "--bind-interfaces", "--no-hosts",
+                   "--log-facility=/dev/null", *options)
+        self.wait_for_port(ns, address)
 
     def dig(self, ns: str, *args: str, timeout: float = 15) -> DigResult:
-        result = sh(
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "dig",
-            "+time=3",
-            "+tries=1",
-            *args,
-            check=False,
-            timeout=timeout,
-        )
+        """dig run inside `ns` (3 s per try, one try), its answer picked apart."""
+        result = self.net.run(ns, "dig", "+time=3", "+tries=1", *args, check=False, timeout=timeout)
         return parse_dig(result.stdout + result.stderr)
 
+    def wait_for_port(self, ns: str, address: str, port: int = 53, timeout: float = 10) -> None:
+        """Wait until something answers DNS at address:port, asked from `ns`."""
+        def answers() -> bool:
+            probe = self.net.run(ns, "dig", "+time=1", "+tries=1", "-p", str(port), f"@{address}", "probe.invalid",
+                                 check=False)
+            return "status:" in probe.stdout
 
-def wait_for_port(ns: str, address: str, port: int = 53, attempts: int = 50) -> None:
-    """Wait until something answers DNS at address:port in `ns`."""
-    for _ in range(attempts):
-        out = sh(
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "dig",
-            "+time=1",
-            "+tries=1",
-            "-p",
-            str(port),
-            f"@{address}",
-            "probe.invalid",
-            check=False,
-        ).stdout
-        if "status:" in out:
-            return
-    raise RuntimeError(f"nothing answers DNS at {address}:{port} in {ns}")
+        wait_for(answers, timeout, what=f"a DNS answer from {address}:{port} in {ns}")
 
-
-def new_topology(workdir: Path) -> Topology:
-    topology = Topology(prefix=f"dnst-{secrets.token_hex(2)}", workdir=workdir)
-    try:
-        topology.create()
-    except BaseException:
-        topology.destroy()
-        raise
-    return topology
