@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hardware.lab.testing import LabHandle
+from tests.support.lab import LabHandle
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
