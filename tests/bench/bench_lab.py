@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hardware.lab import lifecycle, plumbing, services
+from hardware.lab import lifecycle, plumbing
 from hardware.lab.state import default_dirs, load_record
 from hardware.lab.topology import PREFIX
 
@@ -90,9 +90,6 @@ def main() -> int:
         print("a lab is running; run `appliance lab down` first", file=sys.stderr)
         return 2
     modes = ["static", "dhcp"] if args.addressing == "both" else [args.addressing]
-    if "dhcp" in modes and not services.daemon_available():
-        print("dhcp: skipped (no `appliance netd run` yet)")
-        modes.remove("dhcp")
     print(f"{'measure':44} {'ours':>10} {'target':>14}")
     for mode in modes:
         four = one_round(4, mode)

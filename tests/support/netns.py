@@ -82,7 +82,10 @@ class Process:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def send_signal(self, sig: int) -> None:
-        """Send `sig` to its whole process group."""
+        """Send `sig` to its whole process group (not once it has been waited for: its id may
+        belong to someone else by then)."""
+        if self.popen.poll() is not None:
+            return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
 
