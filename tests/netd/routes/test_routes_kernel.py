@@ -60,6 +60,18 @@ class Keeper:
     def lan_addresses(self) -> list[str]:
         return self.net.addresses(self.ns, "lan0")
 
+    def status(self) -> dict[str, object]:
+        """Reconciles so far, failed ones in a row, seconds until the schedule's next one."""
+        self.proc.send({"status": True})
+        return self.proc.receive()
+
+    def failing(self, at_least: int) -> dict[str, object] | None:
+        """The status once `at_least` reconciles in a row have failed, else None."""
+        status = self.status()
+        failures = status["failures"]
+        assert isinstance(failures, int)
+        return status if failures >= at_least else None
+
 
 def test_reconcile_from_empty_programs_tagged_routes(net: NetnsKit, python: str) -> None:
     keeper = Keeper(net, python)
@@ -106,7 +118,8 @@ def test_link_flap_brings_routes_back_within_2s(net: NetnsKit, python: str) -> N
     assert keeper.set(WANTED)
     net.ip(keeper.ns, "link", "set", "lan0", "down")
     wait_for(lambda: not keeper.ours(), timeout=2, what="routes gone with the link")  # the kernel drops them
-    time.sleep(0.3)  # the keeper retries meanwhile and must not give up
+    # The keeper retries meanwhile (and must not give up): wait until it has failed three times.
+    wait_for(lambda: keeper.failing(3), timeout=5, what="three failed reconciles")
     net.ip(keeper.ns, "link", "set", "lan0", "up")
     start = time.monotonic()
     wait_for(lambda: keeper.ours() == dict(WANTED), timeout=2, what="routes back after the link")
@@ -173,7 +186,11 @@ def test_routes_return_at_once_when_a_dhcp_client_puts_the_address_back(net: Net
     assert keeper.set(WANTED)
     net.ip(keeper.ns, "addr", "del", "10.0.0.1/24", "dev", "lan0")
     wait_for(lambda: not keeper.ours(), timeout=2, what="routes gone")  # their gateway is gone
-    time.sleep(1.6)  # failed retries at about 0.1, 0.3, 0.7, 1.5 s; the next one would be at 3.1 s
+    # Let the backoff grow (the schedule's policy, stepped through in test_routes_schedule):
+    # once four reconciles in a row have failed, the next retry is more than a second away.
+    status = wait_for(lambda: keeper.failing(4), timeout=5, what="four failed reconciles")
+    next_in = status["next_in"]
+    assert isinstance(next_in, float) and next_in > 0.5, status
     net.ip(keeper.ns, "addr", "add", "10.0.0.1/24", "dev", "lan0")
     start = time.monotonic()
     wait_for(lambda: keeper.ours() == dict(WANTED), timeout=3, interval=0.005, what="routes back")
