@@ -66,6 +66,7 @@ AGENT = Payload(
         "netd/agent/credential.py",
         "netd/agent/protocol.py",
         "netd/agent/runner.py",
+        "netd/agent/schedule.py",
         "netd/cni.py",
         "netd/netlink_watch.py",
         "netd/routes/__init__.py",
