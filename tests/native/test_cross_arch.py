@@ -42,8 +42,8 @@ def _expected(records: list[bytes]) -> list[str]:
 @pytest.mark.parametrize("arch", sorted(TARGETS))
 def test_c_code_matches_python_twins_under_qemu(arch: str, tmp_path: Path) -> None:
     compiler, emulator = TARGETS[arch]
-    if shutil.which(compiler) is None or shutil.which(emulator) is None:
-        pytest.skip(f"{compiler} or {emulator} missing: scripts/install installs them")
+    missing = [tool for tool in (compiler, emulator) if shutil.which(tool) is None]
+    assert not missing, f"{' and '.join(missing)} missing; fix: scripts/install installs them"
     binary = tmp_path / f"driver-{arch}"
     sources = sorted(str(p) for p in (NATIVE / "src").glob("*.c"))
     subprocess.run(
