@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
 
 
 def doctor_json(*prefix: str) -> tuple[int, dict[str, dict[str, str]]]:

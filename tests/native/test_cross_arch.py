@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from native.checksum import checksum_adjust_py, inet_checksum_py
+from tests.support.paths import REPO
 
-NATIVE = Path(__file__).resolve().parents[2] / "native"
+NATIVE = REPO / "native"
 TARGETS = {
     "aarch64": ("aarch64-linux-gnu-gcc", "qemu-aarch64-static"),
     "armhf": ("arm-linux-gnueabihf-gcc", "qemu-arm-static"),
