@@ -1,6 +1,6 @@
 """Lab benchmark: how fast the virtual cluster comes up and goes away, and what an idle board costs.
 
-    sudo .venv/bin/python tests/bench/bench_lab.py [--addressing dhcp|static|both] [--build-root]
+    sudo .venv/bin/python -m tests.bench.bench_lab [--addressing dhcp|static|both] [--build-root]
 
 Figures, each next to the target from issue 3, all in one run:
 1. `lab up --nodes 4` with the cached root, until every board answers SSH: target <= 30 s.

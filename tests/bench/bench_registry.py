@@ -1,6 +1,6 @@
 """Registry write throughput: lease events one per transaction vs batched, beside plain SQLite.
 
-    .venv/bin/python tests/bench/bench_registry.py [--events N]
+    .venv/bin/python -m tests.bench.bench_registry [--events N]
 
 The anchor is a bare sqlite3 INSERT loop with the same settings (WAL,
 synchronous=FULL): one fsync'd commit per row, and one commit per batch.
