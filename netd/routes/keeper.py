@@ -141,8 +141,16 @@ class RouteKeeper:
             return True
 
     def _on_kernel_event(self, event: NetlinkEvent) -> None:
-        if isinstance(event, RouteChange):
-            relevant = event.removed and event.proto == RTPROT_APPLIANCE and event.table == MAIN_TABLE
+        if isinstance(event, RouteChange) and event.removed:
+            # A route of ours deleted: put it back.
+            relevant = event.proto == RTPROT_APPLIANCE and event.table == MAIN_TABLE
+        elif isinstance(event, RouteChange):
+            # Someone else's route that reaches one of our gateways: routes via it can be
+            # programmed now. dhcpcd puts its address back without a prefix route
+            # (noprefixroute) and adds the LAN's route just after, so the address event alone
+            # comes too early and the retry backoff would keep pod routes out for seconds.
+            relevant = (event.proto != RTPROT_APPLIANCE and event.table == MAIN_TABLE
+                        and any(route.gateway in event.dst for route in self._wanted))
         elif isinstance(event, LinkChange):
             relevant = event.name == self.interface or event.index == self._index
         elif isinstance(event, AddressChange):

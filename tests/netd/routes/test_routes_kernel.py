@@ -196,3 +196,24 @@ def test_routes_return_at_once_when_a_dhcp_client_puts_the_address_back(net: Net
     wait_for(lambda: keeper.ours() == dict(WANTED), timeout=3, interval=0.005, what="routes back")
     took = time.monotonic() - start
     assert took < 0.25, f"routes came back {took * 1000:.0f} ms after the address"
+
+
+def test_routes_return_at_once_when_the_lans_route_follows_the_address(net: NetnsKit, python: str) -> None:
+    # dhcpcd puts the address back without a prefix route (noprefixroute) and adds the route to
+    # the LAN just after: the address alone does not make the gateways reachable, the route does.
+    keeper = Keeper(net, python, address="-")
+    assert keeper.set(WANTED)
+    net.ip(keeper.ns, "addr", "del", "10.0.0.1/24", "dev", "lan0")
+    wait_for(lambda: not keeper.ours(), timeout=2, what="routes gone")
+    wait_for(lambda: keeper.failing(4), timeout=5, what="four failed reconciles")
+    net.ip(keeper.ns, "addr", "add", "10.0.0.1/24", "dev", "lan0", "noprefixroute")
+    # The keeper took the address event and tried: still unreachable, and the next retry is far.
+    status = wait_for(lambda: keeper.failing(5), timeout=2, what="a fifth failed reconcile")
+    next_in = status["next_in"]
+    assert isinstance(next_in, float) and next_in > 0.5, status
+    assert keeper.ours() == {}
+    net.ip(keeper.ns, "route", "add", "10.0.0.0/24", "dev", "lan0", "proto", "dhcp", "metric", "1002")
+    start = time.monotonic()
+    wait_for(lambda: keeper.ours() == dict(WANTED), timeout=3, interval=0.005, what="routes back")
+    took = time.monotonic() - start
+    assert took < 0.25, f"routes came back {took * 1000:.0f} ms after the LAN's route"
