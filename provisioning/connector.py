@@ -8,7 +8,7 @@ Everything provisioning does to a node goes through three calls:
 
 Implementations: `LocalConnector` (this machine, through `sh -c`), the SSH
 connector over paramiko (the only module that imports paramiko), and the lab's
-connector over `lab exec` (hardware.lab.connector, for tests). They share the
+connector over `lab exec` (tests/support/lab_connector.py, for tests). They share the
 remote shell commands built here, so a put is the same atomic sequence
 everywhere. Every value put into a command is `shlex.quote`d.
 """

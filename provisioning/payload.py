@@ -73,6 +73,7 @@ AGENT = Payload(
         "netd/agent/pod_cgroups.py",
         "netd/agent/usage.py",
         "netd/agent/usage_report.py",
+        "netd/agent/schedule.py",
         "netd/cni.py",
         "netd/netlink_watch.py",
         "netd/routes/__init__.py",

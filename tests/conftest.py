@@ -1,10 +1,14 @@
-"""Shared pytest configuration."""
+"""Shared pytest configuration and the `net` fixture (the namespace kit, tests/support/netns.py)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from tests.support.netns import NetnsKit
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -15,3 +19,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "root" in item.keywords or "lab" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[NetnsKit]:
+    """A namespace kit for this test: everything it made is removed afterwards, also when the
+    test failed (and the test errors if a namespace could not be removed)."""
+    kit = NetnsKit(tmp_path / "net")
+    try:
+        yield kit
+    finally:
+        kit.close()

@@ -24,7 +24,9 @@ def _walk(command: click.Command, path: list[str]) -> Iterator[tuple[str, str]]:
         return
     words = list(path)
     for param in command.params:
-        if isinstance(param, click.Argument):
+        if isinstance(param, click.Argument) and param.metavar:  # a usage the command spells out
+            words.append(param.metavar)
+        elif isinstance(param, click.Argument):
             words.append(param.human_readable_name + ("..." if param.nargs == -1 else ""))
         elif isinstance(param, click.Option) and not param.hidden:
             words.append(f"[{param.opts[-1] if len(param.opts[-1]) > 2 else param.opts[0]}]")

@@ -32,5 +32,5 @@ master processes), `supervise` (the master daemon's supervisor),
 `webforward` (host port → master page), `state` (dirs, state record, the lab
 key), `master_config` (the master's cluster.yaml), `preflight` (one-line
 errors with fixes), `lifecycle` (up/down), `status`, `control`
-(exec/link/power/ssh), `testing` (helpers for pytest fixtures).
+(exec/link/power/ssh). The tests' handles on the lab live in tests/support/lab.py.
 """

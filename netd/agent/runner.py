@@ -5,19 +5,18 @@ Every interval the agent POSTs a report (liveness) and gets back its config
 the master (tagged protocol, reacts to netlink at once) and writes the CNI
 conflist. When the master is unreachable it keeps what it has (routes stay,
 the keeper keeps repairing them) and retries with exponential backoff and
-full jitter; the last config is saved in the state directory so an agent
-restarted while the master is down still programs routes.
+jitter (netd.agent.schedule); the last config is saved in the state directory
+so an agent restarted while the master is down still programs routes.
 Standard library + pyroute2 only (Debian bookworm's python3-pyroute2 0.7).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from foundation.errors import ApplianceError
 from netd.agent.client import CredentialRejected, MasterClient
 from netd.agent.credential import read_credential
 from netd.agent.protocol import AgentConfig, ProtocolError, Report, config_to_json, parse_config
+from netd.agent.schedule import ReportSchedule
 from netd.agent.usage import UsageCollector
 from netd.agent.usage_report import UsageReport
 from netd.cni import CNI_CONF_DIR, write_atomically, write_cni_config
@@ -56,30 +56,6 @@ class AgentOptions:
     """Full route resync period (seconds), besides netlink events."""
 
 
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter: delay n is uniform in [c/2, c], c = min(cap, base * 2^n)."""
-
-    base: float
-    """First ceiling."""
-    cap: float
-    """Largest ceiling."""
-    rng: random.Random = field(default_factory=random.Random)
-    """Source of jitter (seeded in tests)."""
-    attempt: int = 0
-    """Failures so far."""
-
-    def next(self) -> float:
-        """The delay before the next try."""
-        ceiling = min(self.cap, self.base * (2 ** min(self.attempt, 32)))
-        self.attempt += 1
-        return self.rng.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        """Forget failures after a success."""
-        self.attempt = 0
-
-
 def interface_on(subnet: IPv4Network) -> tuple[str, IPv4Address] | None:
     """The interface (and its address) that has an address in `subnet`, if any."""
     with IPRoute() as ipr:
@@ -98,7 +74,8 @@ class Agent:
 
     def __init__(self, options: AgentOptions) -> None:
         self.options = options
-        self.backoff = Backoff(options.min_backoff, options.max_backoff)
+        self.schedule = ReportSchedule(options.min_backoff, options.max_backoff)
+        """When the next report is due."""
         self.config: AgentConfig | None = None
         """The config in force (from the master or restored from disk)."""
         self.keeper: RouteKeeper | None = None
@@ -111,13 +88,14 @@ class Agent:
         self._restore()
         try:
             while not stop.is_set():
-                stop.wait(self.step())
+                due = self.schedule.next(time.monotonic(), self.step())
+                stop.wait(max(0.0, due - time.monotonic()))
         finally:
             if self.keeper is not None:
                 self.keeper.stop()
 
-    def step(self) -> float:
-        """One report round; returns seconds to wait before the next."""
+    def step(self) -> float | None:
+        """One report round; the master's report interval, or None when it did not answer."""
         try:
             if self._client is None:
                 self._client = MasterClient(self.options.master_url, read_credential(self.options.state_dir))
@@ -125,13 +103,12 @@ class Agent:
         except CredentialRejected as error:
             self._note(str(error))
             self._client = None  # re-read the file next time: it may have been re-issued
-            return self.backoff.next()
+            return None
         except (ApplianceError, ProtocolError) as error:
             self._note(str(error))
-            return self.backoff.next()
-        if self.backoff.attempt:
+            return None
+        if self.schedule.failures:
             log.info("master %s answers again", self.options.master_url)
-        self.backoff.reset()
         try:
             self.apply(config)
         except Exception as error:  # the agent must outlive any one bad round

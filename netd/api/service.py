@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 
 from foundation.errors import EnvironmentProblem
 from netd.api.backend import RegistryBackend
 from netd.api.blueprint import ApiSettings, create_app
 from netd.api.server import AgentApiServer
 from netd.service import NetdContext, Service
+
+log = logging.getLogger(__name__)
 
 AGENT_API_PORT = 8081
 """The agent API's TCP port on the master's LAN address."""
@@ -40,6 +43,8 @@ class AgentApiService:
                         f"agent API cannot listen on {address}:{self._port} ({error.strerror}) — "
                         "check network.master_address and that nothing else uses the port"
                     ) from None
+                if attempt == 0:
+                    log.info("agent API: waiting up to 10 s for %s to be on an interface", address)
                 await asyncio.sleep(0.2)
         assert self._server is not None
         self._server.start()

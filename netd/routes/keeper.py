@@ -4,9 +4,12 @@ One thread owns the netlink request socket (see netd.routes.kernel) and
 reconciles: at start, whenever the wanted set changes, at once when the
 kernel reports something that may have broken or unblocked our state (a
 route of ours deleted, our interface re-created or brought up, an address
-on it removed or added, notifications lost to ENOBUFS), after a failure with backoff, and every
-`resync_interval` seconds regardless. The master's routes service and the
-node agent both use it; it needs only the stdlib and pyroute2 (0.7 or 0.9).
+on it removed or added, notifications lost to ENOBUFS), and otherwise when
+its ResyncSchedule says: after a failure with backoff, and every
+`resync_interval` seconds regardless. The schedule is pure (it takes `now`),
+so its policy is tested by stepping a clock; the root tests prove the wiring.
+The master's routes service and the node agent both use the keeper; it needs
+only the stdlib and pyroute2 (0.7 or 0.9).
 """
 
 from __future__ import annotations
@@ -25,6 +28,34 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST = 0.1
 """Seconds before the first retry after a failed reconcile (doubles up to the resync interval)."""
+
+
+@dataclass
+class ResyncSchedule:
+    """When the keeper reconciles next, besides the events that wake it at once.
+
+    After a reconcile that converged: the periodic resync, `resync_interval` later. After
+    one that failed: a retry, `first_retry` later, doubling with each failure in a row up
+    to `resync_interval` (a link can stay down for hours; the kernel events that may mend
+    things wake the keeper anyway). No jitter: a keeper talks only to its own node's
+    kernel, so there is no crowd of keepers to spread out.
+    """
+
+    resync_interval: float
+    """Seconds between full resyncs, and the longest wait before a retry."""
+    first_retry: float = RETRY_FIRST
+    """Seconds before the first retry after a failure."""
+    failures: int = 0
+    """Failed reconciles in a row (0 after one that converged)."""
+
+    def next(self, now: float, converged: bool) -> float:
+        """When (on the clock of `now`) to reconcile next, after one that finished at `now`."""
+        if converged:
+            self.failures = 0
+            return now + self.resync_interval
+        delay = min(self.first_retry * 2 ** min(self.failures, 64), self.resync_interval)
+        self.failures += 1
+        return now + delay
 
 
 @dataclass(frozen=True)
@@ -64,6 +95,10 @@ class RouteKeeper:
         """The most recent reconcile (read-only outside the keeper)."""
         self.reconciles = 0
         """How many reconciles ran."""
+        self.schedule = ResyncSchedule(resync_interval)
+        """When the next reconcile is due without an event (read-only outside the keeper)."""
+        self.next_due = 0.0
+        """time.monotonic() at which the schedule wants the next reconcile."""
         self._watcher = NetlinkWatcher(self._on_kernel_event, name=f"netlink-{interface}")
         self._thread = threading.Thread(target=self._run, name=f"routes-{interface}", daemon=True)
 
@@ -106,8 +141,16 @@ class RouteKeeper:
             return True
 
     def _on_kernel_event(self, event: NetlinkEvent) -> None:
-        if isinstance(event, RouteChange):
-            relevant = event.removed and event.proto == RTPROT_APPLIANCE and event.table == MAIN_TABLE
+        if isinstance(event, RouteChange) and event.removed:
+            # A route of ours deleted: put it back.
+            relevant = event.proto == RTPROT_APPLIANCE and event.table == MAIN_TABLE
+        elif isinstance(event, RouteChange):
+            # Someone else's route that reaches one of our gateways: routes via it can be
+            # programmed now. dhcpcd puts its address back without a prefix route
+            # (noprefixroute) and adds the LAN's route just after, so the address event alone
+            # comes too early and the retry backoff would keep pod routes out for seconds.
+            relevant = (event.proto != RTPROT_APPLIANCE and event.table == MAIN_TABLE
+                        and any(route.gateway in event.dst for route in self._wanted))
         elif isinstance(event, LinkChange):
             relevant = event.name == self.interface or event.index == self._index
         elif isinstance(event, AddressChange):
@@ -125,11 +168,10 @@ class RouteKeeper:
 
     def _run(self) -> None:
         kernel = KernelRoutes()  # belongs to this thread only (see netd.routes.kernel)
-        delay = 0.0
-        retry = 0.0
+        self.next_due = time.monotonic()  # the first reconcile runs at once
         try:
             while not self._stopping.is_set():
-                self._wake.wait(timeout=delay)
+                self._wake.wait(timeout=max(0.0, self.next_due - time.monotonic()))
                 self._wake.clear()
                 if self._stopping.is_set():
                     return
@@ -150,14 +192,11 @@ class RouteKeeper:
                     )
                     repeated = previous is not None and previous.failures == result.failures
                     log.log(logging.DEBUG if repeated else logging.WARNING, "route reconcile on %s: %s", self.interface, shown)
-                    retry = min(retry * 2, self.resync_interval) if retry else RETRY_FIRST
-                    delay = retry
                 else:
                     with self._cond:
                         self._converged = max(self._converged, generation)
                         self._cond.notify_all()
-                    retry = 0.0
-                    delay = self.resync_interval
+                self.next_due = self.schedule.next(result.finished, converged=not result.failures)
         finally:
             kernel.close()
 

@@ -52,6 +52,8 @@ class RoutesService:
         )
         self._nodes: dict[str, NodeRecord] = {}
         self._task: asyncio.Task[None] | None = None
+        self.events_handled = 0
+        """Bus events taken so far (tests wait on it instead of sleeping)."""
 
     @property
     def keeper(self) -> RouteKeeper:
@@ -115,6 +117,7 @@ class RoutesService:
                     self._push()
             except Exception:  # one bad event must not stop routing
                 log.exception("routes: could not handle %s", event)
+            self.events_handled += 1
 
 
 def create(ctx: NetdContext) -> Service:

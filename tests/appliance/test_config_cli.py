@@ -12,8 +12,8 @@ from appliance.cli.main import cli
 from foundation.config import default_config_text, load_config
 from foundation.config.model import Config
 from foundation.config.schema import Entries, Section, build_schema
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SHARED_EXAMPLE = REPO.parent / "shared" / "cluster.example.yaml"
 
 
@@ -79,7 +79,7 @@ def test_check_unusable_files(tmp_path: Path, make, says: str) -> None:  # type:
 
 
 def test_default_file_passes_check_and_matches_the_dataclass_defaults() -> None:
-    path = Path(__file__).resolve().parents[2] / "foundation" / "config" / "cluster.yaml"
+    path = REPO / "foundation" / "config" / "cluster.yaml"
     config = load_config(path)
     defaults = Config()
     for section in ("cluster", "network", "kubernetes", "nodes", "access", "wifi", "provisioning", "web"):

@@ -20,19 +20,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO / "tests" / "netd" / "agent"))
-sys.path.insert(0, str(REPO / "tests" / "native"))
-from cgroup_tree import CgroupTree, host_layouts  # noqa: E402
+if __name__ == "__main__" and not __package__:
+    # Run by path (python tests/bench/bench_cgroups.py): run again as `python -m tests.bench.bench_cgroups`
+    # from the checkout, the form that imports the tests' helpers.
+    os.chdir(Path(__file__).resolve().parents[2])
+    os.execv(sys.executable, [sys.executable, "-m", "tests.bench.bench_cgroups", *sys.argv[1:]])
 
-from netd.agent.pod_cgroups import stat_files  # noqa: E402
+from netd.agent.pod_cgroups import stat_files
+from tests.netd.agent.cgroup_tree import CgroupTree, host_layouts
+from tests.support.paths import REPO
 
 
 def files_of(tree: CgroupTree, count: int) -> list[dict[str, object]]:
@@ -45,13 +48,13 @@ def files_of(tree: CgroupTree, count: int) -> list[dict[str, object]]:
 
 
 def host_run(spec: Path, rounds: int) -> dict[str, object]:
-    out = subprocess.run([sys.executable, str(HERE / "cgroup_scan_timer.py"), str(spec), str(rounds)],
-                         capture_output=True, text=True, check=True, timeout=600).stdout
+    out = subprocess.run([sys.executable, "-m", "tests.bench.cgroup_scan_timer", str(spec), str(rounds)],
+                         capture_output=True, text=True, check=True, timeout=600, cwd=REPO).stdout
     return dict(json.loads(out))
 
 
 def arm64_run(spec: Path, rounds: int) -> dict[str, object]:
-    import arm64_root  # noqa: PLC0415 - only with --arm64
+    from tests.native import arm64_root  # only with --arm64
 
     root = arm64_root.ensure_root()
     arm64_root.ensure_binfmt()
@@ -60,12 +63,14 @@ def arm64_run(spec: Path, rounds: int) -> dict[str, object]:
         shutil.copytree(REPO / "native", src / "native",
                         ignore=shutil.ignore_patterns("__pycache__", "*.so", "_native.c"))
         (src / "tests" / "bench").mkdir(parents=True)
-        shutil.copy(HERE / "cgroup_scan_timer.py", src / "tests" / "bench")
+        for package_init in ("tests/__init__.py", "tests/bench/__init__.py"):
+            shutil.copy(REPO / package_init, src / package_init)
+        shutil.copy(REPO / "tests" / "bench" / "cgroup_scan_timer.py", src / "tests" / "bench")
         shutil.copy(spec, src / "files.json")
         arm64_root.build_extension(merged, src / "native")
         out = subprocess.run(
-            ["chroot", str(merged), "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "python3",
-             "/src/tests/bench/cgroup_scan_timer.py", "/src/files.json", str(rounds)],
+            ["chroot", str(merged), "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "PYTHONPATH=/src", "python3",
+             "-m", "tests.bench.cgroup_scan_timer", "/src/files.json", str(rounds)],
             capture_output=True, text=True, check=True, timeout=3600,
         ).stdout
     return dict(json.loads(out))

@@ -1,6 +1,6 @@
 """DHCP benchmark: perfdhcp against our server, Kea (kea-dhcp4, memfile) and dnsmasq, same run.
 
-Two namespaces joined by a veth pair (prefix `dhcpt-b`): the server side (lan0, 10.0.0.1/16)
+Two namespaces of the tests' kit joined by a veth pair: the server side (lan0, 10.0.0.1/16)
 and the perfdhcp side (eth0, 10.0.0.2/16). perfdhcp always acts as a relay: giaddr =
 10.0.0.2, which lies in the served 10.0.0.0/16, so every server picks that subnet and
 answers to 10.0.0.2:67.
@@ -33,7 +33,7 @@ CPU cost, independent of where perfdhcp tops out (it needs more than a core itse
 (--cpu-rate, 4,000/s for --cpu-period 10 s) and its CPU time (utime + stime of every
 process in the server namespace, from /proc/<pid>/stat) is divided by the leases ACKed.
 
-Run as root: .venv/bin/python tests/bench/bench_dhcp.py [--period 5] [--servers ours,kea]
+Run as root: .venv/bin/python -m tests.bench.bench_dhcp [--period 5] [--servers ours,kea]
 [--cpu-budget 0.25] [--searches budget,unlimited]
 [--quick: CPU figure only, no rate search and no memory fill]
 [--servers kea --ceiling 4000,8000,11000,14000: perfdhcp's own CPU at those rates, nothing else]
@@ -49,7 +49,6 @@ import re
 import resource
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,10 +56,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-APPLIANCE = str(REPO / ".venv" / "bin" / "appliance")
-SERVER_NS = "dhcpt-b-s"
-CLIENT_NS = "dhcpt-b-c"
+if __name__ == "__main__" and not __package__:
+    # Run by path (python tests/bench/bench_dhcp.py): run again as `python -m tests.bench.bench_dhcp`
+    # from the checkout, the form that imports the tests' kit (tests.support).
+    os.chdir(Path(__file__).resolve().parents[2])
+    os.execv(sys.executable, [sys.executable, "-m", "tests.bench.bench_dhcp", *sys.argv[1:]])
+
+from hardware.lab import plumbing
+from tests.support.netns import NetnsKit, Process
+from tests.support.paths import APPLIANCE, PYTHON
+from tests.support.wait import log_text
+
 OUR_CONFIG = """network:
   lan_interface: lan0
   subnet: 10.0.0.0/16
@@ -74,30 +80,24 @@ kubernetes:
 """
 
 
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=120)
+@dataclass
+class Wire:
+    """The server's namespace and perfdhcp's, cabled together (10.0.0.1/16 and 10.0.0.2/16)."""
 
+    net: NetnsKit
+    """The kit that made them (and removes them)."""
+    server_ns: str
+    """Where the server under test runs (lan0)."""
+    client_ns: str
+    """Where perfdhcp runs (eth0)."""
 
-def setup_network() -> None:
-    teardown_network()
-    sh("ip", "netns", "add", SERVER_NS)
-    sh("ip", "netns", "add", CLIENT_NS)
-    sh("ip", "-n", SERVER_NS, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0",
-       "netns", CLIENT_NS)
-    for ns, dev, addr in ((SERVER_NS, "lan0", "10.0.0.1/16"), (CLIENT_NS, "eth0", "10.0.0.2/16")):
-        sh("ip", "-n", ns, "addr", "add", addr, "dev", dev)
-        sh("ip", "-n", ns, "link", "set", dev, "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-
-
-def teardown_network() -> None:
-    for ns in (SERVER_NS, CLIENT_NS):
-        for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        sh("ip", "netns", "del", ns, check=False)
+    @staticmethod
+    def make(net: NetnsKit) -> Wire:
+        wire = Wire(net, net.ns("dhcp-server"), net.ns("perfdhcp"))
+        net.veth(wire.server_ns, "lan0", wire.client_ns, "eth0")
+        net.ip(wire.server_ns, "addr", "add", "10.0.0.1/16", "dev", "lan0")
+        net.ip(wire.client_ns, "addr", "add", "10.0.0.2/16", "dev", "eth0")
+        return wire
 
 
 class CpuBudget:
@@ -155,9 +155,10 @@ class Server(abc.ABC):
 
     name = ""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, wire: Wire, workdir: Path) -> None:
+        self.wire = wire
         self.workdir = workdir / self.name
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
 
     @abc.abstractmethod
     def command(self) -> tuple[list[str], dict[str, str]]:
@@ -171,21 +172,11 @@ class Server(abc.ABC):
         self.workdir.mkdir(parents=True)
         command, env = self.command()
         self.log = self.workdir / "server.log"
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(["ip", "netns", "exec", SERVER_NS, *command],
-                                            stdout=out, stderr=subprocess.STDOUT,
-                                            env={**os.environ, **env}, start_new_session=True)
+        self.process = self.wire.net.spawn(self.wire.server_ns, command, log=self.log, env=env)
         if CPU_BUDGET.active:  # before the server starts its threads: they all inherit it
             CPU_BUDGET.admit(self.process.pid)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()}")
-            if self.ready(self.log.read_text(errors="replace")):
-                time.sleep(0.3)
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready:\n{self.log.read_text()}")
+        self.wire.net.wait_ready(self.process, lambda: self.ready(log_text(self.log)), 20, f"{self.name} ready")
+        time.sleep(0.3)  # settle: the first trial starts from a server at rest
 
     def rss_kib(self) -> int:
         assert self.process is not None
@@ -193,13 +184,8 @@ class Server(abc.ABC):
         return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.process is not None:
+            self.process.stop(signal.SIGTERM, timeout=15)
 
 
 class Ours(Server):
@@ -215,49 +201,29 @@ class Ours(Server):
         return "netd ready" in log
 
 
-NOPROBE_RUNNER = """
-import asyncio, logging, signal, sys
-from pathlib import Path
-from foundation.config import load_config
-from netd.dhcp.service import DhcpSettings, create
-from netd.bus import EventBus
-from netd.service import NetdContext
-
-async def main():
-    logging.basicConfig(level=logging.INFO)
-    ctx = NetdContext(load_config(sys.argv[1]), EventBus(), Path(sys.argv[2]))
-    service = create(ctx, DhcpSettings(probe=sys.argv[3] == "probe"))
-    await service.start()
-    logging.info("netd ready: dhcp service alone")
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    await service.stop()
-
-asyncio.run(main())
-"""
-
-
 class OursDhcpOnly(Ours):
     """The DHCP service alone (ARP probes on, fsync before ACK), without the rest of the
     daemon: the daemon's registry link also turns every lease event into a registry node
     in a worker thread, which is not DHCP work and is measured apart by bench_registry."""
 
     name = "ours-dhcp"
-    probe = "probe"
+    probe = True
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         config = self.workdir / "cluster.yaml"
         config.write_text(OUR_CONFIG)
-        python = str(REPO / ".venv" / "bin" / "python")
-        return [python, "-c", NOPROBE_RUNNER, str(config), str(self.workdir / "state"), self.probe], {}
+        return [PYTHON, "-m", "tests.netd.dhcp.service_runner", str(config), str(self.workdir / "state"),
+                *([] if self.probe else ["--no-probe"])], {}
+
+    def ready(self, log: str) -> bool:
+        return "dhcp service ready" in log
 
 
 class OursNoProbe(OursDhcpOnly):
     """The DHCP service alone with address probing off, to compare like with like (Kea 2.2 does not probe)."""
 
     name = "ours-noprobe"
-    probe = "noprobe"
+    probe = False
 
 
 class Kea(Server):
@@ -324,11 +290,11 @@ class Trial:
     """perfdhcp's output."""
 
 
-def perfdhcp(rate: int, period: float, extra: tuple[str, ...] = ()) -> Trial:
+def perfdhcp(wire: Wire, rate: int, period: float, extra: tuple[str, ...] = ()) -> Trial:
     """One perfdhcp trial; parsed figures of both exchanges."""
-    args = ["ip", "netns", "exec", CLIENT_NS, "perfdhcp", "-4", "-l", "eth0", "-r", str(rate),
-            "-p", str(int(period)), "-W", "1000000", "-R", "16000000", "-u", *extra, "10.0.0.1"]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=period + 60)
+    result = wire.net.run(wire.client_ns, "perfdhcp", "-4", "-l", "eth0", "-r", str(rate), "-p", str(int(period)),
+                          "-W", "1000000", "-R", "16000000", "-u", *extra, "10.0.0.1", check=False,
+                          timeout=period + 60)
     text = result.stdout + result.stderr
     sections = text.split("***Statistics for:")
     stats: list[dict[str, float]] = []
@@ -353,7 +319,7 @@ def trial_at(server: Server, rate: int, period: float, log: Callable[[str], None
     for attempt in (1, 2):
         server.start()
         try:
-            trial = perfdhcp(rate, period)
+            trial = perfdhcp(server.wire, rate, period)
         finally:
             server.stop()
         summary = " / ".join(f"drops {x['drops ratio']:.3f}% rej {x['rejected leases']:.0f} "
@@ -365,10 +331,10 @@ def trial_at(server: Server, rate: int, period: float, log: Callable[[str], None
     return trial
 
 
-def server_cpu_seconds() -> tuple[float, float]:
+def server_cpu_seconds(wire: Wire) -> tuple[float, float]:
     """(utime, stime) of every process in the server namespace (all their threads)."""
     user = system = 0
-    for pid in sh("ip", "netns", "pids", SERVER_NS, check=False).stdout.split():
+    for pid in plumbing.namespace_pids(wire.server_ns):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
@@ -404,9 +370,9 @@ def cpu_cost(server: Server, rate: int, period: float, log: Callable[[str], None
     for _ in range(2):  # the lower of two runs: a neighbour's burst only ever adds time
         server.start()
         try:
-            user0, system0 = server_cpu_seconds()
-            trial = perfdhcp(rate, period)
-            user1, system1 = server_cpu_seconds()
+            user0, system0 = server_cpu_seconds(server.wire)
+            trial = perfdhcp(server.wire, rate, period)
+            user1, system1 = server_cpu_seconds(server.wire)
         finally:
             server.stop()
         leases = int(trial.stats[1]["received packets"]) if len(trial.stats) == 2 else 0
@@ -453,12 +419,12 @@ def ceiling(server: Server, rates: list[int], period: float, log: Callable[[str]
         server.start()
         try:
             before = resource.getrusage(resource.RUSAGE_CHILDREN)  # `ip netns exec` execs perfdhcp
-            served_before = sum(server_cpu_seconds())
+            served_before = sum(server_cpu_seconds(server.wire))
             started = time.monotonic()
-            trial = perfdhcp(rate, period)
+            trial = perfdhcp(server.wire, rate, period)
             elapsed = time.monotonic() - started
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            served = sum(server_cpu_seconds()) - served_before
+            served = sum(server_cpu_seconds(server.wire)) - served_before
         finally:
             server.stop()
         generator = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -485,7 +451,7 @@ def fill_and_measure(server: Server, leases: int, rate: int, log: Callable[[str]
     server.start()
     try:
         base = server.rss_kib()
-        trial = perfdhcp(rate, period=int(leases / rate) + 30, extra=("-n", str(leases)))
+        trial = perfdhcp(server.wire, rate, period=int(leases / rate) + 30, extra=("-n", str(leases)))
         stats = trial.stats
         acked = int(stats[1]["received packets"]) if len(stats) == 2 else 0
         time.sleep(1.5)
@@ -531,24 +497,25 @@ def main() -> None:
     def log(line: str) -> None:
         print(line, flush=True)
 
-    workdir = Path(tempfile.mkdtemp(prefix="dhcpt-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-dhcp-"))
     searched: dict[str, dict[str, list[Trial]]] = {"budget": {}, "unlimited": {}}
     costs: dict[str, CpuCost] = {}
     names = args.servers.split(",")
     searches = [] if args.quick else [m for m in args.searches.split(",")
                                       if m == "unlimited" or (m == "budget" and args.cpu_budget)]
-    setup_network()
+    net = NetnsKit(workdir / "net")
     try:
-        classes = {"ours": Ours, "ours-dhcp": OursDhcpOnly, "ours-noprobe": OursNoProbe,
-                   "kea": Kea, "dnsmasq": Dnsmasq}
+        wire = Wire.make(net)
+        classes: dict[str, type[Server]] = {"ours": Ours, "ours-dhcp": OursDhcpOnly, "ours-noprobe": OursNoProbe,
+                                            "kea": Kea, "dnsmasq": Dnsmasq}
         if args.ceiling:
             log(f"perfdhcp's own CPU against {names[0]}, no CPU limit ({args.period:.0f} s trials)")
-            ceiling(classes[names[0]](workdir), [int(r) for r in args.ceiling.split(",")],
+            ceiling(classes[names[0]](wire, workdir), [int(r) for r in args.ceiling.split(",")],
                     args.period, log)
             return
         for name in names:
             log(f"{name}: CPU per lease at {args.cpu_rate}/s offered for {args.cpu_period:.0f} s")
-            costs[name] = cpu_cost(classes[name](workdir), args.cpu_rate, args.cpu_period, log)
+            costs[name] = cpu_cost(classes[name](wire, workdir), args.cpu_rate, args.cpu_period, log)
         for mode in searches:
             CPU_BUDGET.set(args.cpu_budget if mode == "budget" else 0.0)
             where = f"{args.cpu_budget:g} of a core" if mode == "budget" else "no CPU limit"
@@ -559,7 +526,7 @@ def main() -> None:
                     start = args.start or (100 if name == "dnsmasq" else 500 if mode == "budget"
                                            else 2000)
                     searched[mode].setdefault(name, []).append(
-                        search(classes[name](workdir), args.period, start, args.limit, log))
+                        search(classes[name](wire, workdir), args.period, start, args.limit, log))
         results = {mode: {name: median_trial(trials) for name, trials in found.items()}
                    for mode, found in searched.items()}
         CPU_BUDGET.set(0.0)
@@ -571,9 +538,9 @@ def main() -> None:
             found = results["unlimited"].get(name)
             fill_rate = max(500, found.rate // 2) if found is not None and found.rate else 4000
             log(f"{name}: memory with {args.leases} leases (filled at {fill_rate}/s)")
-            rss[name] = fill_and_measure(classes[name](workdir), args.leases, fill_rate, log)
+            rss[name] = fill_and_measure(classes[name](wire, workdir), args.leases, fill_rate, log)
     finally:
-        teardown_network()
+        net.close()
         CPU_BUDGET.remove()
         shutil.rmtree(workdir, ignore_errors=True)
     log("")
@@ -594,9 +561,9 @@ def main() -> None:
                 f"{costs[ours].us_per_lease / costs['kea'].us_per_lease:.2f} (lower is cheaper)")
     for mode in searches:
         for ours in ("ours", "ours-dhcp", "ours-noprobe"):
-            found = results[mode]
-            if ours in found and "kea" in found and found["kea"].rate:
-                ratio = found[ours].rate / found["kea"].rate
+            best = results[mode]
+            if ours in best and "kea" in best and best["kea"].rate:
+                ratio = best[ours].rate / best["kea"].rate
                 where = f"on {args.cpu_budget:g} core each" if mode == "budget" else "no CPU limit"
                 log(f"{ours} / kea rate, {where} = {ratio:.2f} (target >= 1.5)")
     for name, kib in rss.items():

@@ -1,8 +1,8 @@
 """DNS benchmark: dnsperf over a veth against our server (fast path on and off) and dnsmasq.
 
-    sudo .venv/bin/python tests/bench/bench_dns.py [--seconds 10] [--outstanding 200] [--arm64]
+    sudo .venv/bin/python -m tests.bench.bench_dns [--seconds 10] [--outstanding 200] [--arm64]
 
-Namespaces (prefix dnst-): `server` holds our DNS with the fast path
+Namespaces (the tests' kit, tests/netd/dns/topology.py): `server` holds our DNS with the fast path
 (10.0.0.1: the C answer cache, recvmmsg/sendmmsg), our DNS without it
 (10.0.0.5, --no-fast-path: every query through the Python handler), a
 dnsmasq with the same cluster names (10.0.0.2, --no-resolv, --host-record)
@@ -40,11 +40,15 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO / "tests" / "netd" / "dns"))
-sys.path.insert(0, str(REPO / "tests" / "native"))
-from dnst_netns import PYTHON, Topology, new_topology, sh, wait_for_port  # noqa: E402
+if __name__ == "__main__" and not __package__:
+    # Run by path (python tests/bench/bench_dns.py): run again as `python -m tests.bench.bench_dns`
+    # from the checkout, the form that imports the tests' kit (tests.support).
+    os.chdir(Path(__file__).resolve().parents[2])
+    os.execv(sys.executable, [sys.executable, "-m", "tests.bench.bench_dns", *sys.argv[1:]])
+
+from tests.netd.dns.topology import Topology
+from tests.support.netns import NetnsKit
+from tests.support.paths import PYTHON, REPO
 
 NODES = 200
 FORWARDED = 500
@@ -59,10 +63,9 @@ def node_address(n: int) -> str:
 
 def dnsperf(topology: Topology, server: str, queries: Path, seconds: int,
             outstanding: int) -> dict[str, Any]:
-    command = ["ip", "netns", "exec", topology.client, "taskset", "-c", "1", "dnsperf",
-               "-s", server, "-d", str(queries), "-l", str(seconds), "-t", "2",
-               "-q", str(outstanding)]
-    out = sh(*command, timeout=seconds + 30).stdout
+    command = ["taskset", "-c", "1", "dnsperf", "-s", server, "-d", str(queries), "-l", str(seconds),
+               "-t", "2", "-q", str(outstanding)]
+    out = topology.net.run(topology.client, *command, timeout=seconds + 30).stdout
     figures: dict[str, object] = {}
     codes = re.search(r"Response codes:\s+(.*)", out)
     figures["rcodes"] = codes.group(1).strip() if codes else "?"
@@ -81,8 +84,7 @@ def dnsperf(topology: Topology, server: str, queries: Path, seconds: int,
 
 
 def warm(topology: Topology, server: str, queries: Path) -> None:
-    sh("ip", "netns", "exec", topology.client, "dnsperf", "-s", server, "-d", str(queries),
-       "-n", "2", timeout=300)
+    topology.net.run(topology.client, "dnsperf", "-s", server, "-d", str(queries), "-n", "2", timeout=300)
 
 
 def our_arguments(address: str, extra: list[str], stats: Path) -> list[str]:
@@ -126,7 +128,7 @@ def dnsmasq(topology: Topology, name: str, address: str, *options: str) -> None:
 def setup(topology: Topology, workdir: Path) -> None:
     m = topology.master  # "server" namespace
     for address in ("10.0.0.2/24", "10.0.0.4/24", "10.0.0.5/24", "10.0.0.6/24", "10.0.0.7/24"):
-        sh("ip", "-n", m, "addr", "add", address, "dev", f"{topology.prefix}ml")
+        topology.net.ip(m, "addr", "add", address, "dev", "lan0")
     topology.dnsmasq("upstream", topology.internet, "192.0.2.53", "--no-resolv",
                      "--local-ttl=600", "--address=/example.test/203.0.113.80")
     hosts = [f"--host-record=node-{n}.cluster.home,{node_address(n)}" for n in range(1, NODES + 1)]
@@ -137,19 +139,19 @@ def setup(topology: Topology, workdir: Path) -> None:
         topology.start(name, m, *PIN, PYTHON, *our_arguments(address, extra, workdir / f"{name}.json"),
                        ready="ready")
     for address in ("10.0.0.2", "10.0.0.4"):
-        wait_for_port(topology.client, address)
+        topology.wait_for_port(topology.client, address)
 
 
 @contextmanager
 def arm64_servers(topology: Topology, stats: dict[str, Path]) -> Iterator[None]:
     """Our server from the arm64 root under qemu (the extension cross-built for aarch64)."""
-    import arm64_root  # noqa: PLC0415 - only with --arm64
+    from tests.native import arm64_root  # only with --arm64
 
     root = arm64_root.ensure_root()
     arm64_root.ensure_binfmt()
     with arm64_root.overlay(root) as merged:
         src = merged / "src"
-        for package in ("appliance", "netd", "native"):
+        for package in ("foundation", "netd", "native"):
             shutil.copytree(REPO / package, src / package,
                             ignore=shutil.ignore_patterns("__pycache__", "*.so", "_native.c"))
         arm64_root.build_extension(merged, src / "native")
@@ -175,15 +177,15 @@ def main() -> int:
     parser.add_argument("--arm64", action="store_true", help="also run ours from the arm64 root")
     args = parser.parse_args()
     results: dict[tuple[str, str], dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="dnst-bench-") as tmp, ExitStack() as stack:
+    with tempfile.TemporaryDirectory(prefix="bench-dns-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         cluster = workdir / "cluster.txt"
         cluster.write_text("".join(f"node-{n}.cluster.home A\n{10 + n}.0.0.10.in-addr.arpa PTR\n"
                                    for n in range(1, NODES + 1)))
         forwarded = workdir / "forwarded.txt"
         forwarded.write_text("".join(f"name-{i}.example.test A\n" for i in range(FORWARDED)))
-        topology = new_topology(workdir)
-        stack.callback(topology.destroy)
+        net = stack.enter_context(NetnsKit(workdir))
+        topology = Topology(net, workdir)
         setup(topology, workdir)
         stats = {name: workdir / f"{name}.json" for name in OURS}
         servers = {name: address for name, (address, _) in OURS.items()}

@@ -31,14 +31,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "images"))
-from conftest import write_cluster  # noqa: E402
-from imgt_base import lab_root, make_base_image, xz_compress  # noqa: E402
+if __name__ == "__main__" and not __package__:
+    # Run by path (python tests/bench/bench_images.py): run again as `python -m tests.bench.bench_images`
+    # from the checkout, the form that imports the tests' helpers.
+    os.chdir(Path(__file__).resolve().parents[2])
+    os.execv(sys.executable, [sys.executable, "-m", "tests.bench.bench_images", *sys.argv[1:]])
 
-from images.build import build_images  # noqa: E402
-from images.flash import write_card  # noqa: E402
-from images.rootfs import python_version  # noqa: E402
-from images.wheels import ensure_wheelhouse, host_arch  # noqa: E402
+from images.build import build_images
+from images.flash import write_card
+from images.rootfs import python_version
+from images.wheels import ensure_wheelhouse, host_arch
+from tests.images.base_image import lab_root, make_base_image, xz_compress
+from tests.images.conftest import write_cluster
 
 CACHE = Path(os.environ.get("APPLIANCE_BENCH_DIR", "/var/tmp/appliance-bench"))
 GENERATOR_VERSION = "1"

@@ -1,6 +1,6 @@
 """Registry write throughput: lease events one per transaction vs batched, beside plain SQLite.
 
-    .venv/bin/python tests/bench/bench_registry.py [--events N]
+    .venv/bin/python -m tests.bench.bench_registry [--events N]
 
 The anchor is a bare sqlite3 INSERT loop with the same settings (WAL,
 synchronous=FULL): one fsync'd commit per row, and one commit per batch.
@@ -22,11 +22,17 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
+if __name__ == "__main__" and not __package__:
+    # Run by path (python tests/bench/bench_registry.py): run again as `python -m tests.bench.bench_registry`
+    # from the checkout, the form that imports the tests' kit (tests.support).
+    import os
+
+    os.chdir(Path(__file__).resolve().parents[2])
+    os.execv(sys.executable, [sys.executable, "-m", "tests.bench.bench_registry", *sys.argv[1:]])
+
 from foundation import registry
 from foundation.records import LeaseChange, LeaseEvent
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "foundation" / "registry"))
-import lease_oracle  # noqa: E402
+from tests.foundation.registry import lease_oracle
 
 POD = IPv4Network("10.244.0.0/16")
 BATCH = 100

@@ -1,8 +1,8 @@
 """Benchmark: reconcile 250 nodes' host-gw routes from empty versus `ip -batch`, and link-flap restore.
 
-Run as root:  .venv/bin/python tests/bench/bench_routes.py [--nodes 250] [--rounds 5]
-It creates its own namespace (rtt-bench-*) and re-runs itself inside it;
-nothing outside that namespace is touched. Target: reconcile <= 2x ip -batch.
+Run as root:  .venv/bin/python -m tests.bench.bench_routes [--nodes 250] [--rounds 5]
+It makes a namespace with the tests' kit and re-runs itself inside it; nothing outside
+that namespace is touched. Target: reconcile <= 2x ip -batch.
 """
 
 from __future__ import annotations
@@ -17,12 +17,19 @@ import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+if __name__ == "__main__" and not __package__:
+    # Run by path (python tests/bench/bench_routes.py): run again as `python -m tests.bench.bench_routes`
+    # from the checkout, the form that imports the tests' kit (tests.support).
+    import os
 
-from netd.routes.keeper import RouteKeeper  # noqa: E402
-from netd.routes.kernel import KernelRoutes  # noqa: E402
-from netd.routes.plan import PodRoute, plan_routes  # noqa: E402
+    os.chdir(Path(__file__).resolve().parents[2])
+    os.execv(sys.executable, [sys.executable, "-m", "tests.bench.bench_routes", *sys.argv[1:]])
+
+from netd.routes.keeper import RouteKeeper
+from netd.routes.kernel import KernelRoutes
+from netd.routes.plan import PodRoute, plan_routes
+from tests.support.netns import NetnsKit
+from tests.support.wait import wait_for
 
 
 def wanted(nodes: int) -> set[PodRoute]:
@@ -39,20 +46,19 @@ def count_ours(kernel: KernelRoutes) -> int:
 
 
 def inside(nodes: int, rounds: int) -> None:
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    subprocess.run(["ip", "link", "add", "rtt-bench0", "type", "veth", "peer", "name", "rtt-bench1"], check=True)
-    for name in ("rtt-bench0", "rtt-bench1"):
+    subprocess.run(["ip", "link", "add", "bench0", "type", "veth", "peer", "name", "bench1"], check=True)
+    for name in ("bench0", "bench1"):
         subprocess.run(["ip", "link", "set", name, "up"], check=True)
-    subprocess.run(["ip", "addr", "add", "10.0.0.1/22", "dev", "rtt-bench0"], check=True)
+    subprocess.run(["ip", "addr", "add", "10.0.0.1/22", "dev", "bench0"], check=True)
     routes = wanted(nodes)
     kernel = KernelRoutes()
-    index = kernel.ifindex("rtt-bench0")
+    index = kernel.ifindex("bench0")
     assert index is not None
 
     ours, keeper_times, batch = [], [], []
     with tempfile.NamedTemporaryFile("w", suffix=".batch", delete=False) as handle:
         for route in sorted(routes):
-            handle.write(f"route add {route.dst} via {route.gateway} dev rtt-bench0 proto 171\n")
+            handle.write(f"route add {route.dst} via {route.gateway} dev bench0 proto 171\n")
         batch_file = handle.name
     for _ in range(rounds):
         flush()
@@ -68,7 +74,7 @@ def inside(nodes: int, rounds: int) -> None:
         assert count_ours(kernel) == nodes
 
         flush()
-        keeper = RouteKeeper("rtt-bench0", resync_interval=60)
+        keeper = RouteKeeper("bench0", resync_interval=60)
         keeper.start()
         start = time.perf_counter()
         keeper.set_routes(routes)
@@ -79,18 +85,16 @@ def inside(nodes: int, rounds: int) -> None:
 
     # Link flap with a running keeper: time from `link up` until every route is back.
     flap = []
-    keeper = RouteKeeper("rtt-bench0", resync_interval=60)
+    keeper = RouteKeeper("bench0", resync_interval=60)
     keeper.start()
     keeper.set_routes(routes)
     assert keeper.wait_converged(30)
     for _ in range(rounds):
-        subprocess.run(["ip", "link", "set", "rtt-bench0", "down"], check=True)
-        while count_ours(kernel):
-            time.sleep(0.001)
-        subprocess.run(["ip", "link", "set", "rtt-bench0", "up"], check=True)
+        subprocess.run(["ip", "link", "set", "bench0", "down"], check=True)
+        wait_for(lambda: not count_ours(kernel), 10, interval=0.001, what="routes gone with the link")
+        subprocess.run(["ip", "link", "set", "bench0", "up"], check=True)
         start = time.perf_counter()
-        while count_ours(kernel) < nodes:
-            time.sleep(0.0005)
+        wait_for(lambda: count_ours(kernel) >= nodes, 10, interval=0.0005, what="every route back")
         flap.append(time.perf_counter() - start)
     keeper.stop()
     kernel.close()
@@ -117,15 +121,11 @@ def main() -> None:
         return
     if os.geteuid() != 0:
         sys.exit("bench_routes: run as root (it creates a network namespace)")
-    ns = f"rtt-bench-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(
-            ["ip", "netns", "exec", ns, sys.executable, __file__, "--inside", "--nodes", str(args.nodes), "--rounds", str(args.rounds)],
-            check=True,
-        )
-    finally:
-        subprocess.run(["ip", "netns", "delete", ns], check=False)
+    with tempfile.TemporaryDirectory(prefix="bench-routes-") as workdir, NetnsKit(Path(workdir)) as net:
+        ns = net.ns("routes")
+        done = net.run(ns, sys.executable, "-m", "tests.bench.bench_routes", "--inside", "--nodes", str(args.nodes),
+                       "--rounds", str(args.rounds), timeout=3600)
+        print(done.stdout, end="")
 
 
 if __name__ == "__main__":

@@ -20,9 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from native._loader import load  # noqa: E402
-from native.cgroup_stat import (  # noqa: E402
+from native._loader import load
+from native.cgroup_stat import (
     CgroupFilesTwin,
     NativeCgroupFiles,
     Reading,

@@ -7,7 +7,6 @@ does (no shared code), so a doctor that invents results fails.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
 
 
 def doctor_json(*prefix: str) -> tuple[int, dict[str, dict[str, str]]]:
@@ -68,8 +67,7 @@ def test_reports_this_machine_honestly() -> None:
 @pytest.mark.root
 def test_reports_the_network_namespace_it_runs_in() -> None:
     """In a fresh network namespace ip_forward starts at 0; after setting it, the doctor says ok."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("needs root and unshare")
+    assert shutil.which("unshare") is not None, "unshare is missing; fix: scripts/install (util-linux)"
     _, fresh = doctor_json("unshare", "--net")
     assert fresh["net.ipv4.ip_forward"]["status"] == "fail"
     assert "= 0" in fresh["net.ipv4.ip_forward"]["detail"]

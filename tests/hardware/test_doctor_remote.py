@@ -22,10 +22,13 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # like a fresh node: Debian's python3 (+ pyt
 
 def test_payload_alone_runs_the_doctor(tmp_path: Path) -> None:
     """Unpacked into an empty directory and run by a Python that has no appliance installed, it runs."""
+    assert Path(SYSTEM_PYTHON).exists(), f"{SYSTEM_PYTHON} is missing; fix: scripts/install"
     probe = subprocess.run([SYSTEM_PYTHON, "-c", "import yaml; import hardware"], capture_output=True, text=True,
-                           cwd="/", check=False) if Path(SYSTEM_PYTHON).exists() else None
-    if probe is None or "No module named 'hardware'" not in probe.stderr:
-        pytest.skip(f"needs {SYSTEM_PYTHON} with python3-yaml and without the appliance installed")
+                           cwd="/", check=False)
+    # A node's python3 has python3-yaml and no appliance: anything else and this test proves nothing.
+    assert "No module named 'hardware'" in probe.stderr, (
+        f"{SYSTEM_PYTHON} must have python3-yaml and no appliance installed (fix: scripts/install; "
+        f"pip uninstall the appliance from it): {probe.stderr.strip() or 'it imported both'}")
     with tarfile.open(fileobj=io.BytesIO(DOCTOR.tar()), mode="r:gz") as archive:
         assert sorted(archive.getnames()) == sorted(DOCTOR.modules)
         archive.extractall(tmp_path, filter="data")

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from imgt_base import BaseImage, make_base_image, small_root, xz_compress
 
 from foundation.config import load_config
 from foundation.config.model import Config
+from tests.images.base_image import BaseImage, make_base_image, small_root, xz_compress
 
 PASSPHRASE = "correct horse battery"
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import PASSPHRASE, ClusterFile
-from imgt_base import BaseImage
-from imgt_fat import fsck, mtools_list, mtools_read
-from imgt_read import boot_file, cloud_init_schema, extract_boot, region_sha256
 
 from images.build import BuiltImage, build_images
 from images.seed import wpa_psk
+from tests.images.base_image import BaseImage
+from tests.images.fat_tools import fsck, mtools_list, mtools_read
+from tests.images.image_read import boot_file, cloud_init_schema, extract_boot, region_sha256
 
 pytestmark = pytest.mark.root  # the base images are made from the lab's root
 
@@ -55,7 +55,9 @@ def test_boot_partitions_pass_fsck_and_mtools_reads_every_file(trixie_out: tuple
         for name, data in trixie_base.boot_files.items():
             if name not in ("cmdline.txt", "config.txt", "user-data", "meta-data", "network-config"):
                 assert mtools_read(boot, name) == data, name
-        for name, digest in image.seeded["files"].items():  # type: ignore[union-attr]
+        seeded_files = image.seeded["files"]
+        assert isinstance(seeded_files, dict)
+        for name, digest in seeded_files.items():
             assert hashlib.sha256(mtools_read(boot, name)).hexdigest() == digest, name
         wheels = mtools_list(boot, "appliance/wheels")
         assert any(w.startswith("pi_cluster_appliance-") for w in wheels) and any(w.startswith("pip-") for w in wheels)
@@ -175,7 +177,9 @@ def test_remembered_facts_overlap_the_stream_and_a_wrong_memory_is_caught(
     assert any("seeding while it streams" in line for line in lines)
     for a, b in zip(first, second, strict=True):  # same content but for the instance-ids: same size, fsck-clean
         assert region_sha256(tmp_path / "b" / b.path, 0, b.size) == b.sha256
-        assert a.seeded["files"].keys() == b.seeded["files"].keys()  # type: ignore[union-attr]
+        a_files, b_files = a.seeded["files"], b.seeded["files"]
+        assert isinstance(a_files, dict) and isinstance(b_files, dict)
+        assert a_files.keys() == b_files.keys()
     # A stale memory (the file replaced in place, same size and time) is found out and the build redone.
     from images import facts_cache
 

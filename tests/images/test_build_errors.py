@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from conftest import ClusterFile, write_cluster
-from imgt_base import BaseImage, make_base_image
 
 from foundation.errors import ApplianceError
 from images.build import build_images
 from images.errors import BuildFailed, ImageError
 from images.seed import NoPasswordHash
+from tests.images.base_image import BaseImage, make_base_image
 
 pytestmark = pytest.mark.root
 

@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from imgt_fat import fsck, make_fat, mtools_list, mtools_read
 
 from images.fat import FatVolume, MalformedFat
 from images.region import FileRegion, MemoryRegion
+from tests.images.fat_tools import fsck, make_fat, mtools_list, mtools_read
 
 NOW = dt.datetime(2026, 5, 4, 12, 30, 10)
 KERNEL = random.Random(8).randbytes(3 * 1024 * 1024 + 17)

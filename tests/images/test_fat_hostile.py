@@ -8,11 +8,11 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from imgt_fat import make_fat
 
 from images.fat import FatVolume, MalformedFat
 from images.fat.entries import parse_directory
 from images.region import MemoryRegion, OverlayRegion
+from tests.images.fat_tools import make_fat
 
 FILES = {"cmdline.txt": b"root=/dev/mmcblk0p2\n", "a-long-file-name.txt": b"x" * 3000,
          "overlays/one.dtbo": b"dtbo"}

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ClusterFile
-from imgt_base import BaseImage
-from imgt_fat import fsck, mtools_read
-from imgt_read import cloud_init_schema, extract_boot, region_sha256
 
 from images.build import build_images
 from images.errors import FlashFailed
 from images.flash import read_back, verify_card, write_card
+from tests.images.base_image import BaseImage
+from tests.images.fat_tools import fsck, mtools_read
+from tests.images.image_read import cloud_init_schema, extract_boot, region_sha256
 
 pytestmark = pytest.mark.root
 

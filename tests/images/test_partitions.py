@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from imgt_fat import need
 
 from hardware.partitions import (
     GPT_BASIC_DATA,
@@ -20,6 +19,7 @@ from hardware.partitions import (
     check_fits,
     parse_table,
 )
+from tests.images.fat_tools import need
 
 MIB = 1024 * 1024
 

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "native"))
-import arm64_root  # noqa: E402 - the native tests' arm64 root builder, shared
-
-from images.payload import installer_script, unit_file  # noqa: E402
-from images.rootfs import python_version  # noqa: E402
-from images.wheels import ensure_wheelhouse, host_arch, retag_wheel  # noqa: E402
+from images.payload import installer_script, unit_file
+from images.rootfs import python_version
+from images.wheels import ensure_wheelhouse, host_arch, retag_wheel
+from tests.native import arm64_root  # the native tests' arm64 root builder, shared
 
 pytestmark = pytest.mark.root
 PAYLOAD = "boot/firmware/appliance"

@@ -31,13 +31,13 @@ from foundation import registry
 from foundation.registry import NodeRow
 from hardware.lab import nodes as boards
 from hardware.lab import plumbing
-from hardware.lab.testing import LabHandle
 from netd.agent.credential import write_credential
 from netd.api.service import AGENT_API_PORT
 from netd.cni import CNI_CONF_DIR, CONFLIST_NAME, LOOPBACK_NAME
 from netd.routes.plan import RTPROT_APPLIANCE
 from provisioning.credentials import issue_agent_credential
 from provisioning.payload import AGENT, AGENT_STATE_DIR, IMPORT_CHECK
+from tests.support.lab import LabHandle
 
 AGENT_HOME = AGENT.home
 AGENT_COMMAND = AGENT.command

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from hardware.lab import topology as t
-from hardware.lab.testing import LabHandle
+from tests.support.lab import LabHandle
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import paramiko
 import pytest
-from card_maker import BOOT_MIB, BOOT_START, Seed, make_card
 
 from foundation.errors import ApplianceError
 from hardware.lab import cgroups, lifecycle, plumbing, rootfs
 from hardware.lab import nodes as boards
 from hardware.lab import topology as t
-from hardware.lab.testing import LabHandle, LabManager
+from tests.lab.card_maker import BOOT_MIB, BOOT_START, Seed, make_card
+from tests.support.lab import LabHandle, LabManager
 
 pytestmark = [pytest.mark.lab, pytest.mark.root, pytest.mark.slow]
 

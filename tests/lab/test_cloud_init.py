@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hardware.lab import nodes as boards
-from hardware.lab.testing import LabHandle
+from tests.support.lab import LabHandle
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 

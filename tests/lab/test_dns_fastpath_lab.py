@@ -29,7 +29,8 @@ from netd_lab_support import board_of, registry_nodes
 
 from hardware.lab import services
 from hardware.lab import topology as t
-from hardware.lab.testing import LabHandle, LabManager
+from tests.support.lab import LabHandle, LabManager
+from tests.support.paths import REPO
 
 pytestmark = [
     pytest.mark.lab,
@@ -37,7 +38,6 @@ pytestmark = [
     pytest.mark.skipif(not services.daemon_available(), reason="no `appliance netd run` yet"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
 DOMAIN = "cluster.home"
 PORTS = {"daemon": 53, "fast": 5301, "python": 5302}
 QUESTIONS = [

@@ -15,8 +15,8 @@ import base64
 import pytest
 
 from hardware.doctor.report import REMOTE_COMMAND, parse_report
-from hardware.lab.testing import LabHandle
 from provisioning.payload import DOCTOR
+from tests.support.lab import LabHandle
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 

@@ -17,9 +17,9 @@ from hardware.cmdline import enable_memory_cgroup
 from hardware.doctor.report import REMOTE_COMMAND, parse_report
 from hardware.lab import nodes as boards
 from hardware.lab.firmware import DT_BOOTARGS
-from hardware.lab.testing import LabHandle
 from hardware.swap import RPI_SWAP_DROPIN, RPI_SWAP_DROPIN_TEXT
 from provisioning.payload import DOCTOR
+from tests.support.lab import LabHandle
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 

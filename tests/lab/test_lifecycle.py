@@ -16,7 +16,8 @@ import pytest
 from hardware.lab import cgroups, plumbing
 from hardware.lab import topology as t
 from hardware.lab.state import default_dirs
-from hardware.lab.testing import LabHandle, LabManager, wait_for
+from tests.support.lab import LabHandle, LabManager
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from hardware.lab import lifecycle as lab_ops
-from hardware.lab import plumbing, services
+from hardware.lab import plumbing
 from hardware.lab import topology as t
-from hardware.lab.testing import LabHandle, LabManager
+from tests.support.lab import LabHandle, LabManager
+from tests.support.wait import log_text
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
-
-needs_daemon = pytest.mark.skipif(not services.daemon_available(), reason="no `appliance netd run` yet")
 
 
 def _daemon(lab: LabHandle) -> dict[str, object]:
@@ -31,7 +31,6 @@ def _running_daemon(lab: LabHandle, other_than: object = None) -> dict[str, obje
     return daemon if running else None
 
 
-@needs_daemon
 def test_daemon_runs_and_is_restarted_after_sigkill(lab: LabHandle) -> None:
     daemon = lab.wait_for(lambda: _running_daemon(lab), timeout=15, what="master daemon running")
     pid = daemon["pid"]
@@ -84,7 +83,11 @@ def test_static_addressing_gives_fixed_addresses_and_no_dhcp(lab_manager: LabMan
         handle = LabHandle(lab_manager.dirs)
         assert [handle.address("pi-1"), handle.address("pi-2")] == ["10.0.0.11", "10.0.0.12"]
         assert handle.run("pi-2", "ip -4 route show default").stdout.startswith("default via 10.0.0.1 ")
-        time.sleep(1)
-        assert not plumbing.udp_port_bound(t.MASTER_NS, 67)  # the daemon runs without its DHCP server
+        # The daemon has started every service it runs (it says so once they all serve) ...
+        log = Path(str(_daemon(handle)["log"]))
+        started = handle.wait_for(lambda: re.search(r"netd ready: (\S+)", log_text(log)), timeout=20,
+                                  what="the master daemon ready")
+        assert "dhcp" not in started.group(1).split(",")
+        assert not plumbing.udp_port_bound(t.MASTER_NS, 67)  # ... and without its DHCP server
     finally:
         lab_manager.suspend()

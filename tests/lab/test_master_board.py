@@ -11,7 +11,7 @@ import pytest
 from hardware.lab import board_files, plumbing, services
 from hardware.lab import nodes as boards
 from hardware.lab import topology as t
-from hardware.lab.testing import LabHandle
+from tests.support.lab import LabHandle
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 

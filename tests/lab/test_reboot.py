@@ -6,7 +6,7 @@ import pytest
 
 from hardware.lab import nodes as boards
 from hardware.lab import plumbing
-from hardware.lab.testing import LabHandle
+from tests.support.lab import LabHandle
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hardware.lab import topology as t
-from hardware.lab.testing import LabHandle
+from tests.support.lab import LabHandle
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 

@@ -34,7 +34,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
 CACHE_DIR = Path(os.environ.get("APPLIANCE_LAB_CACHE", "/var/cache/appliance-lab"))
 SUITE = "bookworm"
 PACKAGES = ("python3", "python3-cffi-backend", "python3-pytest", "python3-hypothesis", "libpython3-dev",
@@ -110,7 +111,6 @@ def python_includes(root: Path) -> list[str]:
 
 def build_extension(root: Path, native_dir: Path) -> Path:
     """Cross-compile native/_native for aarch64 into `native_dir` (the copy inside the root)."""
-    sys.path.insert(0, str(REPO))
     from native.build_native import ffibuilder  # noqa: PLC0415 - only needed here, needs cffi
 
     generated = native_dir / "_native.c"
@@ -172,8 +172,11 @@ def run_tests(extra: list[str], scale: float = 0.05, used: list[Path] | None = N
         src = merged / "src"
         shutil.copytree(REPO / "native", src / "native",
                         ignore=shutil.ignore_patterns("__pycache__", "*.so", "_native.c", "*.o"))
-        (src / "tests").mkdir()
-        shutil.copy(REPO / "tests" / "conftest.py", src / "tests")
+        (src / "tests" / "support").mkdir(parents=True)
+        # The tests package with just what tests/native imports (not the namespace kit's conftest:
+        # the root has no iproute2 or pyroute2, and the root-only tests are not run there).
+        for name in ("tests/__init__.py", "tests/support/__init__.py", "tests/support/paths.py"):
+            shutil.copy(REPO / name, src / name)
         shutil.copytree(REPO / "tests" / "native", src / "tests" / "native",
                         ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy(REPO / "pyproject.toml", src)

@@ -16,12 +16,12 @@ import struct
 import subprocess
 from pathlib import Path
 
-from dns_packets import CLASSES, QTYPES, query, reply, wire_name
-
 from native.cgroup_stat import BLKIO_V1, INTEGER, IO_V2, KEYED, CgroupFilesTwin, StatFile, parse
 from native.dns_answer import FORWARDED, ZONE, AnswerCacheTwin
+from tests.native.dns_packets import CLASSES, QTYPES, query, reply, wire_name
+from tests.support.paths import REPO
 
-NATIVE = Path(__file__).resolve().parents[2] / "native"
+NATIVE = REPO / "native"
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 
 

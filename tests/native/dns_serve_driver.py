@@ -11,16 +11,12 @@ from __future__ import annotations
 import json
 import select
 import socket
-import sys
 from ipaddress import IPv4Network
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dns_packets import query, reply, wire_name  # noqa: E402
-
-from native._loader import load  # noqa: E402
-from native.dns_answer import FORWARDED, ZONE, AnswerCacheTwin, NativeAnswerCache  # noqa: E402
-from native.dns_serve import BatchServerTwin, NativeBatchServer  # noqa: E402
+from native._loader import load
+from native.dns_answer import FORWARDED, ZONE, AnswerCacheTwin, NativeAnswerCache
+from native.dns_serve import BatchServerTwin, NativeBatchServer
+from tests.native.dns_packets import query, reply, wire_name
 
 NODE = wire_name([b"node-3", b"cluster", b"home"])
 WWW = wire_name([b"www", b"example", b"test"])

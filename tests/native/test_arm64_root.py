@@ -13,7 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from arm64_root import run_tests
+
+from tests.native.arm64_root import run_tests
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

@@ -18,11 +18,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from c_driver import Script, build, cgroup_scenario, dns_scenario, loopback_scenario, run
 
 from native.checksum import checksum_adjust_py, inet_checksum_py
+from tests.native.c_driver import (
+    Script,
+    build,
+    cgroup_scenario,
+    dns_scenario,
+    loopback_scenario,
+    run,
+)
+from tests.support.paths import REPO
 
-NATIVE = Path(__file__).resolve().parents[2] / "native"
+NATIVE = REPO / "native"
 TARGETS = {
     "aarch64": ("aarch64-linux-gnu-gcc", "qemu-aarch64-static"),
     "armhf": ("arm-linux-gnueabihf-gcc", "qemu-arm-static"),

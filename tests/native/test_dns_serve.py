@@ -13,12 +13,11 @@ import secrets
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from dns_serve_driver import exchange, hits_only, traffic
 
-HERE = Path(__file__).resolve().parent
+from tests.native.dns_serve_driver import exchange, hits_only, traffic
+from tests.support.paths import REPO
 
 
 def test_c_and_twin_serve_loopback_alike() -> None:
@@ -54,8 +53,8 @@ def test_sources_outside_the_allowed_networks_are_dropped_and_counted() -> None:
                         ["addr", "add", "192.0.2.7/32", "dev", "lo"]):
             subprocess.run(["ip", "-n", ns, *command], check=True)
         result = subprocess.run(
-            ["ip", "netns", "exec", ns, sys.executable, str(HERE / "dns_serve_driver.py")],
-            capture_output=True, text=True, timeout=120, check=True,
+            ["ip", "netns", "exec", ns, sys.executable, "-m", "tests.native.dns_serve_driver"],
+            capture_output=True, text=True, timeout=120, check=True, cwd=REPO,
         )
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)

@@ -17,13 +17,21 @@ import shutil
 from pathlib import Path
 
 import pytest
-from c_driver import NATIVE, Script, build, cgroup_scenario, dns_scenario, loopback_scenario, run
-from dns_packets import query, reply, wire_name
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from native.cgroup_stat import BLKIO_V1, INTEGER, IO_V2, KEYED
 from native.dns_answer import FORWARDED, ZONE
+from tests.native.c_driver import (
+    NATIVE,
+    Script,
+    build,
+    cgroup_scenario,
+    dns_scenario,
+    loopback_scenario,
+    run,
+)
+from tests.native.dns_packets import query, reply, wire_name
 
 SANITIZE = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined,float-cast-overflow",
             "-fno-sanitize-recover=all"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import pytest
-from config_helpers import doc, problems_of
+
+from tests.foundation.config.config_helpers import doc, problems_of
 
 
 class Bad(NamedTuple):

@@ -8,8 +8,9 @@ import pytest
 
 from foundation.config import docs as config_docs
 from foundation.config.schema import build_schema, schema_fields_match_model
+from tests.support.paths import REPO
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+README = REPO / "README.md"
 
 
 def test_readme_reference_is_up_to_date() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from config_helpers import doc, problems_of
 
 from foundation.config import load_config, parse_config
+from tests.foundation.config.config_helpers import doc, problems_of
 
 
 def wifi_yaml(psk_file: str, ssid: str | None = "HomeNetwork") -> str:

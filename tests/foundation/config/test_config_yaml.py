@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from config_helpers import doc, problems_of
 
 from foundation.config import ConfigInvalid, parse_bytes, parse_config
+from tests.foundation.config.config_helpers import doc, problems_of
 
 BILLION_LAUGHS = doc("""
     a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]

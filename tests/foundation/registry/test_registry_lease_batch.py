@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-import lease_oracle  # noqa: E402  (tests/ becomes a package in the test-kit work)
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from foundation.errors import RegistryError
 from foundation.records import LeaseChange, LeaseEvent, NodeRecord
 from foundation.registry import lease_batch
 from foundation.registry.models import NodeRole, NodeRow, NodeState
+from tests.foundation.registry import lease_oracle
 
 POD = IPv4Network("10.244.0.0/16")
 MASTER_ADDRESS = IPv4Address("10.0.0.1")

@@ -1,6 +1,6 @@
-"""Test boards for the Kubernetes fake: network namespaces with a private mount namespace each.
+"""Test boards for the Kubernetes fake: kit namespaces with a private mount namespace each.
 
-Until the lab's systemd boards exist, a board here is a stand-in faithful
+Fast and small (no root filesystem, no systemd), a board here is a stand-in faithful
 to what kubeadm and the kubelet touch: its own network namespace on a
 bridge (its own ports, its own /proc/sys/net), its own UTS namespace (the
 hostname) and a private mount namespace with tmpfs over /etc/kubernetes,
@@ -9,21 +9,22 @@ so the real paths are used and the host's are never touched. The kubelet
 runs the way the kubelet unit runs it (kubeadm-flags.env sourced, restarted
 when it exits). A unix socket at /run/containerd/containerd.sock stands in
 for containerd, which the fake never calls (only preflight connects to it).
+The provisioning tests exercise the same fake on the lab's real systemd boards.
+Namespaces, the bridge and cleanup come from the tests' namespace kit.
 """
 
 from __future__ import annotations
 
-import os
 import shlex
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-PREFIX = "kft-"
+from tests.support.netns import NetnsKit
+from tests.support.paths import REPO
+from tests.support.wait import wait_for
+
 PRIVATE_DIRS = ("/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/etc/cni/net.d", "/run", "/var/log/pods")
 KUBELET_LOOP = """
 while :; do
@@ -53,15 +54,12 @@ class Board:
     """Hostname."""
     address: str
     """Its address on the test LAN (/24)."""
-    holder: subprocess.Popen[bytes] | None = None
+    netns: str
+    """Its network namespace (made by the kit)."""
+    holder: subprocess.Popen[str] | None = None
     """The process that keeps the mount/UTS namespaces alive."""
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
     """Background processes started in it."""
-
-    @property
-    def netns(self) -> str:
-        """Its network namespace."""
-        return PREFIX + self.name
 
     def enter(self) -> list[str]:
         """Command prefix that runs inside the board."""
@@ -95,40 +93,28 @@ class Board:
         return self.run(f"{shlex.quote(sys.executable)} -m hardware.lab.kubefake.kubeadm.main {arguments}",
                         **kwargs)  # type: ignore[arg-type]
 
-    def pids(self) -> list[int]:
-        """Every process in the board's network namespace."""
-        result = sh("ip", "netns", "pids", self.netns, check=False)
-        return [int(p) for p in result.stdout.split()]
-
-
 class Network:
-    """A bridge in its own namespace and the boards plugged into it."""
+    """A bridge in its own kit namespace and the boards plugged into it; the kit removes it all."""
 
-    def __init__(self) -> None:
-        self.switch = PREFIX + "sw"
+    def __init__(self, workdir: Path) -> None:
+        self.net = NetnsKit(workdir)
+        self.switch = ""
         self.boards: list[Board] = []
 
     def __enter__(self) -> Network:
-        self.cleanup_leftovers()
-        sh("ip", "netns", "add", self.switch)
-        sh("ip", "-n", self.switch, "link", "add", "br0", "type", "bridge")
-        sh("ip", "-n", self.switch, "link", "set", "br0", "up")
+        self.switch = self.net.ns("kube-switch")
+        self.net.bridge(self.switch, "br0")
         return self
 
     def add(self, name: str, address: str, *, ip_forward: bool = True, cgroup_memory: bool = True,
             cri: bool = True) -> Board:
         """A board on the bridge, with its private directories mounted."""
-        board = Board(name, address)
-        sh("ip", "netns", "add", board.netns)
-        port = f"p{len(self.boards)}"
-        sh("ip", "link", "add", port, "netns", self.switch, "type", "veth", "peer", "name", "eth0",
-           "netns", board.netns)
-        sh("ip", "-n", self.switch, "link", "set", port, "master", "br0", "up")
-        sh("ip", "-n", board.netns, "addr", "add", f"{address}/24", "dev", "eth0")
-        sh("ip", "-n", board.netns, "link", "set", "eth0", "up")
-        sh("ip", "-n", board.netns, "link", "set", "lo", "up")
-        sh("ip", "-n", board.netns, "route", "add", "default", "dev", "eth0")
-        sh("ip", "netns", "exec", board.netns, "sysctl", "-qw", f"net.ipv4.ip_forward={int(ip_forward)}")
+        netns = self.net.ns(f"kube-{name}")
+        self.net.plug(self.switch, "br0", f"p{len(self.boards)}", netns, "eth0")
+        board = Board(name, address, netns)
+        self.net.ip(netns, "addr", "add", f"{address}/24", "dev", "eth0")
+        self.net.ip(netns, "route", "add", "default", "dev", "eth0")
+        self.net.run(netns, "sysctl", "-qw", f"net.ipv4.ip_forward={int(ip_forward)}")
         mounts = " && ".join(f"mkdir -p {d} && mount -t tmpfs tmpfs {d}" for d in PRIVATE_DIRS)
         cgroups = ""
         if not cgroup_memory:
@@ -141,46 +127,21 @@ class Network:
                            "&& mount --bind /run/cg /proc/cgroups")
         holder = (f"mount --make-rprivate / && {mounts}{cgroups} && hostname {name} && "
                   "echo ready > /run/ready && exec sleep infinity")
-        board.holder = subprocess.Popen(["ip", "netns", "exec", board.netns, "unshare", "--mount", "--uts",
-                                         "--propagation", "private", "sh", "-c", holder],
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while board.run("cat /run/ready").stdout.strip() != "ready":
-            assert time.monotonic() < deadline, f"board {name} did not come up"
-            time.sleep(0.05)
+        process = self.net.spawn(
+            netns, ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", holder],
+            what=f"board {name}", ready=lambda: board.run("cat /run/ready").stdout.strip() == "ready",
+        )  # fmt: skip
+        board.holder = process.popen
+        self.boards.append(board)  # before anything else can fail: the kit's close() ends it all
         if cri:
             board.background(f"{shlex.quote(sys.executable)} -c {shlex.quote(CRI_STANDIN)}")
-            wait(lambda: board.run("test -S /run/containerd/containerd.sock").returncode == 0, 10, "CRI socket")
-        self.boards.append(board)
+            wait_for(lambda: board.run("test -S /run/containerd/containerd.sock").returncode == 0, 10,
+                     what="CRI socket")
         return board
 
     def __exit__(self, *exc: object) -> None:
+        # The kit kills every process in its namespaces (the boards' holders and all they started).
+        self.net.close()
         for board in self.boards:
-            for pid in board.pids():
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            for child in board.children + ([board.holder] if board.holder else []):
+            for child in board.children:
                 child.wait(timeout=10)
-        self.cleanup_leftovers()
-
-    def cleanup_leftovers(self) -> None:
-        """Remove every namespace with this test's prefix (and kill what runs in it)."""
-        for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
-            name = line.split()[0] if line.split() else ""
-            if name.startswith(PREFIX):
-                for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                sh("ip", "netns", "delete", name, check=False)
-
-
-def wait(condition: object, timeout: float, what: str) -> None:
-    """Poll `condition()` until true, or fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"{what} not true after {timeout} s"
-        time.sleep(0.2)

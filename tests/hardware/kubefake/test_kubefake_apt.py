@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from boards import sh
 
 from hardware.lab import rootfs
 from hardware.lab.kubefake.repo.build import build_repository, cached_tree
+from tests.hardware.kubefake.boards import sh
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 SERVER, CLIENT = "kfa-srv", "kfa-pi"

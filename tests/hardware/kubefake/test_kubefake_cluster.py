@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from boards import Board, Network, wait
+
+from tests.hardware.kubefake.boards import Board, Network
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -57,9 +59,9 @@ def kubectl(board: Board, arguments: str, check: bool = True) -> subprocess.Comp
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[Network, Board, str]]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Network, Board, str]]:
     """A master after `kubeadm init` (CNI configured), and the init output."""
-    with Network() as network:
+    with Network(tmp_path_factory.mktemp("kube-net")) as network:
         master = network.add("master", "10.0.0.1")
         master.run("mkdir -p /etc/kubernetes && cat > /etc/kubernetes/kubeadm-config.yaml", stdin=INIT_CONFIG)
         master.run("echo '{\"cniVersion\":\"1.0.0\",\"name\":\"cbr0\",\"type\":\"bridge\"}' > /etc/cni/net.d/10-bridge.conf")
@@ -96,7 +98,7 @@ def test_init_prints_the_real_success_text(cluster: tuple[Network, Board, str]) 
 
 def test_real_kubectl_reads_nodes_version_and_cluster_info(cluster: tuple[Network, Board, str]) -> None:
     _, master, _ = cluster
-    wait(lambda: " Ready " in kubectl(master, "get nodes").stdout, 30, "master Ready")
+    wait_for(lambda: " Ready " in kubectl(master, "get nodes").stdout, 30, what="master Ready")
     wide = kubectl(master, "get nodes -o wide").stdout.splitlines()
     assert wide[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP",
                                "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
@@ -208,7 +210,7 @@ def test_worker_joins_gets_ready_is_drained_deleted_and_reset(cluster: tuple[Net
     assert result.stdout.endswith("Run 'kubectl get nodes' on the control-plane to see this node join the cluster.\n\n")
     assert worker.run("test -e /etc/kubernetes/bootstrap-kubelet.conf").returncode == 1
     assert "kubelet-client-current.pem" in worker.run("cat /etc/kubernetes/kubelet.conf").stdout
-    wait(lambda: re.search(r"node-1\s+Ready\s+<none>", kubectl(master, "get nodes").stdout), 30, "node-1 Ready")
+    wait_for(lambda: re.search(r"node-1\s+Ready\s+<none>", kubectl(master, "get nodes").stdout), 30, what="node-1 Ready")
     csr = kubectl(master, "get csr").stdout
     assert "kubernetes.io/kube-apiserver-client-kubelet" in csr and "Approved,Issued" in csr
     # The daemon's podCIDR patch (merge patch), then an attempt to change it (refused as by the real server).
@@ -218,8 +220,8 @@ def test_worker_joins_gets_ready_is_drained_deleted_and_reset(cluster: tuple[Net
     changed = kubectl(master, "patch node node-1 --type merge -p '{\"spec\":{\"podCIDR\":\"10.244.2.0/24\","
                               "\"podCIDRs\":[\"10.244.2.0/24\"]}}'", check=False)
     assert changed.returncode == 1 and "node updates may not change podCIDR except from \"\" to valid" in changed.stderr
-    wait(lambda: "kube-proxy" in kubectl(master, "get pods -n kube-system --field-selector spec.nodeName=node-1").stdout,
-         20, "kube-proxy pod on node-1")
+    wait_for(lambda: "kube-proxy" in kubectl(master, "get pods -n kube-system --field-selector spec.nodeName=node-1").stdout,
+             20, what="kube-proxy pod on node-1")
     refused = kubectl(master, "drain node-1 --timeout 20s", check=False)
     assert refused.returncode == 1 and "cannot delete DaemonSet-managed Pods" in refused.stderr
     drained = kubectl(master, "drain node-1 --ignore-daemonsets --timeout 20s")
@@ -242,8 +244,8 @@ def test_apiserver_restart_keeps_nodes_and_tokens(cluster: tuple[Network, Board,
     _, master, _ = cluster
     before = kubectl(master, "get secrets -n kube-system -o name").stdout
     master.run("kill $(cat /run/kubefake/static-pods/kube-apiserver.pid)")
-    wait(lambda: kubectl(master, "get nodes", check=False).returncode == 0 and
-         kubectl(master, "get secrets -n kube-system -o name").stdout == before, 60, "API server back with its state")
+    wait_for(lambda: kubectl(master, "get nodes", check=False).returncode == 0 and
+             kubectl(master, "get secrets -n kube-system -o name").stdout == before, 60, what="API server back with its state")
     assert "master" in kubectl(master, "get nodes").stdout
 
 
@@ -253,8 +255,8 @@ def test_apiserver_restart_keeps_nodes_and_tokens(cluster: tuple[Network, Board,
     ("cri", '\t[ERROR CRI]: could not connect to the container runtime: failed to create new CRI runtime service: '
             'validate service connection: validate CRI v1 runtime API for endpoint "unix:///var/run/containerd/containerd.sock"'),
 ])
-def test_preflight_errors_are_kubeadms(kind: str, expected: str) -> None:
-    with Network() as network:
+def test_preflight_errors_are_kubeadms(kind: str, expected: str, tmp_path: Path) -> None:
+    with Network(tmp_path / "net") as network:
         board = network.add("pi", "10.0.0.30", ip_forward=kind != "ip_forward", cgroup_memory=kind != "memory",
                             cri=kind != "cri")
         result = board.kubeadm("join 10.0.0.1:6443 --token abcdef.0123456789abcdef "

@@ -10,7 +10,6 @@ import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rtt_registry import make_registry
 
 from foundation import registry
 from foundation.config.model import Config
@@ -20,6 +19,7 @@ from netd.api.backend import RegistryBackend
 from netd.api.blueprint import ApiSettings, create_app
 from netd.api.server import AgentApiServer
 from provisioning.credentials import issue_agent_credential
+from tests.netd.agent.registry_setup import make_registry
 
 REPORT = report_to_json(Report(2, None, (), "0.1.0"))
 

@@ -1,10 +1,9 @@
-"""The agent API codecs: round trips, hostile bytes, bearer tokens; credential file; backoff; CNI."""
+"""The agent API codecs: round trips, hostile bytes, bearer tokens; credential file; CNI."""
 
 from __future__ import annotations
 
 import json
 import os
-import random
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from netd.agent.protocol import (
     parse_report,
     report_to_json,
 )
-from netd.agent.runner import Backoff
 from netd.cni import CONFLIST_NAME, LOOPBACK_NAME, render_conflist, write_cni_config
 from netd.routes.plan import PodRoute
 
@@ -132,16 +130,6 @@ def test_credential_file_round_trip_and_refusals(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no agent credential"):
         read_credential(tmp_path / "elsewhere")
     assert CREDENTIAL_FILE == path.name
-
-
-def test_backoff_grows_with_jitter_up_to_the_cap_and_resets() -> None:
-    backoff = Backoff(1.0, 8.0, random.Random(7))
-    delays = [backoff.next() for _ in range(8)]
-    ceilings = [1, 2, 4, 8, 8, 8, 8, 8]
-    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
-    assert len(set(delays)) == len(delays)  # jittered: no two agents retry in lockstep
-    backoff.reset()
-    assert backoff.next() <= 1.0
 
 
 def test_cni_conflist_and_atomic_write(tmp_path: Path) -> None:

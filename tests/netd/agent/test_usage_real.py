@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 
 import pytest
-from cgroup_tree import CgroupTree, go, host_layouts, idle
 
 from native._loader import load
 from native.cgroup_stat import GONE, CgroupFiles, CgroupFilesTwin, NativeCgroupFiles
 from netd.agent.usage import UsageCollector
 from netd.agent.usage_report import PodUsage
+from tests.netd.agent.cgroup_tree import CgroupTree, go, host_layouts, idle
 
 pytestmark = pytest.mark.root
 

@@ -8,20 +8,20 @@ server's own account.
 
 from __future__ import annotations
 
+import functools
 import signal
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dhcpt_clients import Udhcpc, journal_records, size, wait_for
-from dhcpt_lab import PYTHON, Lab, client_mac
 
 from netd.dhcp.leases import BOUND
+from tests.netd.dhcp.clients import Sniffer, Udhcpc, journal_records
+from tests.netd.dhcp.lan import Lan, client_mac
+from tests.support.netns import NetnsKit
+from tests.support.paths import PYTHON
+from tests.support.wait import log_size, wait_for
 
 pytestmark = pytest.mark.root
-HERE = Path(__file__).parent
 BIG_CONFIG = """  dhcp_range: [10.0.0.10, 10.0.255.250]
   lease_time: 3600
 kubernetes:
@@ -31,22 +31,20 @@ kubernetes:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(tmp_path, "k", prefixlen=16)
-    try:
-        yield lab
-    finally:
-        lab.close()
+def lan(net: NetnsKit, tmp_path: Path) -> Lan:
+    """A /16: room for the perfdhcp storm."""
+    return Lan(net, tmp_path, prefixlen=16)
 
 
-def acks(frames: Path) -> list[tuple[str, str, str]]:
+def acks(sniffer: Sniffer) -> list[tuple[str, str, str]]:
     """(chaddr, yiaddr, client-id) of every ACK the sniffer saw, in order."""
-    found = []
-    for line in frames.read_text().splitlines()[1:]:
-        parts = line.split()
-        if len(parts) == 7 and parts[3] == "5" and parts[5] != "0.0.0.0":
-            found.append((parts[4], parts[5], parts[6]))
-    return found
+    return [(parts[4], parts[5], parts[6]) for parts in sniffer.frames()
+            if parts[3] == "5" and parts[5] != "0.0.0.0"]
+
+
+def acked(sniffer: Sniffer, count: int) -> bool:
+    """Whether the sniffer has seen at least `count` ACKs."""
+    return len(acks(sniffer)) >= count
 
 
 def assert_unique(found: list[tuple[str, str, str]]) -> dict[str, tuple[str, str]]:
@@ -59,86 +57,81 @@ def assert_unique(found: list[tuple[str, str, str]]) -> dict[str, tuple[str, str
     return latest
 
 
-def test_kill9_during_perfdhcp_loses_no_acked_lease(lab: Lab, tmp_path: Path) -> None:
-    config = lab.write_config(BIG_CONFIG)
-    lab.start_server(config)
-    relay = lab.add_client(1)
-    lab.ns_run(relay, "ip", "addr", "add", "10.0.0.2/16", "dev", "eth0")
-    frames = tmp_path / "acks.txt"
-    lab.spawn(relay, [PYTHON, str(HERE / "dhcpt_sniff.py"), "eth0", str(frames), "67"],
-              tmp_path / "sniff.err")
-    wait_for(frames, "^ready", 10)
-    perf = lab.spawn(relay, ["perfdhcp", "-4", "-l", "eth0", "-r", "400", "-R", "1000000",
+def test_kill9_during_perfdhcp_loses_no_acked_lease(lan: Lan, tmp_path: Path) -> None:
+    config = lan.write_config(BIG_CONFIG)
+    lan.start_server(config)
+    relay = lan.add_client(1)
+    lan.ns_run(relay, "ip", "addr", "add", "10.0.0.2/16", "dev", "eth0")
+    sniffer = Sniffer(lan, relay, tmp_path / "acks.txt", port=67)
+    perf = lan.spawn(relay, ["perfdhcp", "-4", "-l", "eth0", "-r", "400", "-R", "1000000",
                              "-p", "9", "10.0.0.1"], tmp_path / "perfdhcp.out")
-    for pause in (2.0, 2.5):
-        time.sleep(pause)
-        assert lab.kill_server(signal.SIGKILL) == -signal.SIGKILL
-        time.sleep(0.3)
-        lab.start_server(config)
-    perf.wait(timeout=60)
-    time.sleep(0.5)
-    found = acks(frames)
+    # Kill -9 twice in the storm, each time once the server has ACKed a few hundred more leases
+    # (about 1.5 s of the storm at 400/s), then restart it at once.
+    for _ in range(2):
+        wanted = len(acks(sniffer)) + 500
+        wait_for(functools.partial(acked, sniffer, wanted), 15, what=f"{wanted} ACKs on the wire")
+        assert lan.kill_server(signal.SIGKILL) == -signal.SIGKILL
+        lan.start_server(config)
+    perf.popen.wait(timeout=60)
+    sniffer.drain()  # every ACK perfdhcp could have seen is in the file
+    found = acks(sniffer)
     assert len(found) > 1000, (tmp_path / "perfdhcp.out").read_text()
     latest = assert_unique(found)
     # One more restart with a clean stop, then every ACKed lease is re-requested.
-    lab.kill_server(signal.SIGKILL)
-    lab.start_server(config)
+    lan.kill_server(signal.SIGKILL)
+    lan.start_server(config)
     leases = tmp_path / "leases.txt"
     leases.write_text("".join(f"{c} {a} {cid}\n" for c, (a, cid) in latest.items()))
-    result = lab.ns_run(relay, PYTHON, str(HERE / "dhcpt_rerequest.py"), "10.0.0.2", "10.0.0.1",
+    result = lan.ns_run(relay, PYTHON, "-m", "tests.netd.dhcp.rerequest", "10.0.0.2", "10.0.0.1",
                         str(leases), timeout=120)
     answers = [line.split() for line in result.stdout.splitlines()]
     assert len(answers) == len(latest)
     bad = [a for a in answers if a[2] != "ACK" or a[3] != a[1]]
     assert not bad, f"{len(bad)} of {len(answers)} ACKed leases not honoured, e.g. {bad[:5]}"
-    recovered = lab.server_output().count("DHCP leases recovered")
+    recovered = lan.server_output().count("DHCP leases recovered")
     assert recovered == 4
 
 
-def test_kill9_between_real_clients_exchanges(lab: Lab, tmp_path: Path) -> None:
-    config = lab.write_config(BIG_CONFIG)
-    lab.start_server(config)
+def test_kill9_between_real_clients_exchanges(lan: Lan, tmp_path: Path) -> None:
+    config = lan.write_config(BIG_CONFIG)
+    lan.start_server(config)
     clients: list[Udhcpc] = []
     addresses: dict[int, str] = {}
     for n in range(1, 7):
-        ns = lab.add_client(n)
-        client = Udhcpc(lab, ns, tmp_path)
+        ns = lan.add_client(n)
+        client = Udhcpc(lan, ns, tmp_path)
         clients.append(client)
         addresses[n] = client.bound()
         if n % 2 == 0:  # kill -9 right after every second ACK, restart before the next client
-            lab.kill_server(signal.SIGKILL)
-            lab.start_server(config)
+            lan.kill_server(signal.SIGKILL)
+            lan.start_server(config)
     assert len(set(addresses.values())) == 6
-    lab.kill_server(signal.SIGKILL)
-    lab.start_server(config)
+    lan.kill_server(signal.SIGKILL)
+    lan.start_server(config)
     for n, client in enumerate(clients, start=1):
-        mark = size(client.log)
+        mark = log_size(client.log)
         assert client.renew() == addresses[n]
         assert "deconfig" not in client.log.read_bytes()[mark:].decode()
-    on_disk = {r.mac.hex(":"): r for r in journal_records(lab.state_dir) if r.state == BOUND}
+    on_disk = {r.mac.hex(":"): r for r in journal_records(lan.state_dir) if r.state == BOUND}
     assert {n: on_disk[client_mac(n)].address for n in addresses} == \
         {n: int.from_bytes(bytes(map(int, a.split("."))), "big") for n, a in addresses.items()}
 
 
-def test_dozens_of_clients_boot_at_once(tmp_path: Path) -> None:
-    lab = Lab(tmp_path, "m")
-    try:
-        lab.start_server(lab.write_config("  dhcp_range: [10.0.0.10, 10.0.0.250]\n"))
-        count = 36
-        namespaces = [lab.add_client(n) for n in range(1, count + 1)]
-        script = tmp_path / "crowd.sh"
-        script.write_text("#!/bin/sh\n[ \"$1\" = bound ] && echo \"$ip $hostname\" > \"$DHCPT_OUT\"\nexit 0\n")
-        script.chmod(0o755)
-        started = [subprocess.Popen(["ip", "netns", "exec", ns, "udhcpc", "-q", "-n", "-f", "-i", "eth0",
-                                     "-O", "hostname", "-s", str(script), "-t", "6", "-T", "2"],
-                                    env={"DHCPT_OUT": str(tmp_path / f"{ns}.lease"), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                   for ns in namespaces]
-        codes = [p.wait(timeout=60) for p in started]
-        assert codes == [0] * count
-        got = [(tmp_path / f"{ns}.lease").read_text().split() for ns in namespaces]
-        assert len({address for address, _ in got}) == count
-        assert sorted(name for _, name in got) == sorted(f"node-{n}" for n in range(1, count + 1))
-        assert len([r for r in journal_records(lab.state_dir) if r.state == BOUND]) == count
-    finally:
-        lab.close()
+def test_dozens_of_clients_boot_at_once(net: NetnsKit, tmp_path: Path) -> None:
+    lan = Lan(net, tmp_path)
+    lan.start_server(lan.write_config("  dhcp_range: [10.0.0.10, 10.0.0.250]\n"))
+    count = 36
+    namespaces = [lan.add_client(n) for n in range(1, count + 1)]
+    script = tmp_path / "crowd.sh"
+    script.write_text("#!/bin/sh\n[ \"$1\" = bound ] && echo \"$ip $hostname\" > \"$DHCPT_OUT\"\nexit 0\n")
+    script.chmod(0o755)
+    started = [lan.spawn(ns, ["udhcpc", "-q", "-n", "-f", "-i", "eth0", "-O", "hostname", "-s", str(script),
+                              "-t", "6", "-T", "2"], tmp_path / f"{ns}.out",
+                         env={"DHCPT_OUT": str(tmp_path / f"{ns}.lease")})
+               for ns in namespaces]
+    codes = [p.popen.wait(timeout=60) for p in started]
+    assert codes == [0] * count
+    got = [(tmp_path / f"{ns}.lease").read_text().split() for ns in namespaces]
+    assert len({address for address, _ in got}) == count
+    assert sorted(name for _, name in got) == sorted(f"node-{n}" for n in range(1, count + 1))
+    assert len([r for r in journal_records(lan.state_dir) if r.state == BOUND]) == count

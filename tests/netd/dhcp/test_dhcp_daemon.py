@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dhcpt_clients import run_udhcpc_once
-from dhcpt_lab import APPLIANCE, Lab
 
 from foundation.errors import EnvironmentProblem, UsageError
 from netd import daemon
+from tests.netd.dhcp.clients import run_udhcpc_once
+from tests.netd.dhcp.lan import Lan
+from tests.support.paths import APPLIANCE
 
 
 def test_parse_only() -> None:
@@ -48,34 +48,26 @@ def test_cli_reports_a_missing_config(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(tmp_path, "n")
-    try:
-        yield lab
-    finally:
-        lab.close()
-
 
 @pytest.mark.root
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_clean_stop_keeps_leases(lab: Lab, tmp_path: Path, sig: int) -> None:
-    config = lab.write_config("  dhcp_range: [10.0.0.10, 10.0.0.20]\n")
-    lab.start_server(config)
-    ns = lab.add_client(1)
-    assert "lease of 10.0.0.10 obtained" in run_udhcpc_once(lab, ns, tmp_path).stderr
-    assert lab.kill_server(sig) == 0
-    assert "netd stopped" in lab.server_output()
-    lab.start_server(config)
-    assert "1 clients" in lab.server_output().splitlines()[-3]
-    assert "lease of 10.0.0.10 obtained" in run_udhcpc_once(lab, ns, tmp_path).stderr
+def test_clean_stop_keeps_leases(lan: Lan, tmp_path: Path, sig: int) -> None:
+    config = lan.write_config("  dhcp_range: [10.0.0.10, 10.0.0.20]\n")
+    lan.start_server(config)
+    ns = lan.add_client(1)
+    assert "lease of 10.0.0.10 obtained" in run_udhcpc_once(lan, ns, tmp_path).stderr
+    assert lan.kill_server(sig) == 0
+    assert "netd stopped" in lan.server_output()
+    lan.start_server(config)
+    assert "1 clients" in lan.server_output().splitlines()[-3]
+    assert "lease of 10.0.0.10 obtained" in run_udhcpc_once(lan, ns, tmp_path).stderr
 
 
 @pytest.mark.root
-def test_missing_lan_interface_is_one_clear_line(lab: Lab, tmp_path: Path) -> None:
+def test_missing_lan_interface_is_one_clear_line(lan: Lan, tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("network:\n  lan_interface: nosuch0\n")
-    result = lab.ns_run(lab.server_ns, APPLIANCE, "netd", "run", "--config", str(config),
+    result = lan.ns_run(lan.server_ns, APPLIANCE, "netd", "run", "--config", str(config),
                         "--state-dir", str(tmp_path / "state"), "--only", "dhcp", check=False)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

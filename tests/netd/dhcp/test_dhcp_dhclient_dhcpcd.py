@@ -8,15 +8,15 @@ the private mount namespace `ip netns exec` makes, with our temp dirs bind-mount
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dhcpt_clients import journal_records, size, wait_for, write_script
-from dhcpt_lab import Lab, client_mac
 
 from netd.dhcp.leases import BOUND, RELEASED
+from tests.netd.dhcp.clients import journal_records, write_script
+from tests.netd.dhcp.lan import Lan, client_mac
+from tests.support.netns import Process
+from tests.support.wait import log_size, wait_for, wait_for_line
 
 pytestmark = pytest.mark.root
 CONFIG = "  dhcp_range: [10.0.0.10, 10.0.0.200]\n  lease_time: 10\n"
@@ -27,18 +27,10 @@ retry 1;
 """
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(tmp_path, "d")
-    try:
-        yield lab
-    finally:
-        lab.close()
-
 
 class Dhclient:
-    def __init__(self, lab: Lab, ns: str, workdir: Path) -> None:
-        self.lab, self.ns = lab, ns
+    def __init__(self, lan: Lan, ns: str, workdir: Path) -> None:
+        self.lan, self.ns = lan, ns
         self.events = workdir / f"{ns}-dhclient.events"
         self.out = workdir / f"{ns}-dhclient.out"
         self.conf = workdir / "dhclient.conf"
@@ -47,42 +39,40 @@ class Dhclient:
                       "-pf", str(workdir / f"{ns}.pid"), "-cf", str(self.conf)]
         self.env = {"DHCPT_LOG": str(self.events), "DHCPT_CONFIGURE": "1"}
 
-    def start(self) -> subprocess.Popen[bytes]:
-        return self.lab.spawn(self.ns, ["dhclient", "-4", "-d", "-v", *self.files, "eth0"],
+    def start(self) -> Process:
+        return self.lan.spawn(self.ns, ["dhclient", "-4", "-d", "-v", *self.files, "eth0"],
                               self.out, env=self.env)
 
     def release(self) -> None:
-        result = subprocess.run(["ip", "netns", "exec", self.ns, "dhclient", "-4", "-r", "-v",
-                                 *self.files, "eth0"], capture_output=True, text=True, timeout=30,
-                                env={**__import__("os").environ, **self.env})
+        result = self.lan.ns_run(self.ns, "dhclient", "-4", "-r", "-v", *self.files, "eth0", env=self.env)
         assert "DHCPRELEASE" in result.stderr, result.stderr
 
 
-def test_dhclient_obtain_renew_release_reboot(lab: Lab, tmp_path: Path) -> None:
-    lab.start_server(lab.write_config(CONFIG))
-    ns = lab.add_client(1)
-    client = Dhclient(lab, ns, tmp_path)
+def test_dhclient_obtain_renew_release_reboot(lan: Lan, tmp_path: Path) -> None:
+    lan.start_server(lan.write_config(CONFIG))
+    ns = lan.add_client(1)
+    client = Dhclient(lan, ns, tmp_path)
     client.start()
-    address = wait_for(client.events, r"^BOUND ip=(\S+)", 30).group(1)
+    address = wait_for_line(client.events, r"^BOUND ip=(\S+)", 30).group(1)
     assert address == "10.0.0.10"
-    bound = [r for r in journal_records(lab.state_dir) if r.mac.hex(":") == client_mac(1)]
+    bound = [r for r in journal_records(lan.state_dir) if r.mac.hex(":") == client_mac(1)]
     assert bound[-1].state == BOUND and bound[-1].hostname == "isc-pi"
     # T1 = 5 s: dhclient renews by unicast on its own.
-    mark = size(client.events)
-    assert wait_for(client.events, r"^RENEW ip=(\S+)", 20, mark).group(1) == address
+    mark = log_size(client.events)
+    assert wait_for_line(client.events, r"^RENEW ip=(\S+)", 20, mark).group(1) == address
     client.release()
-    assert journal_records(lab.state_dir)[-1].state == RELEASED
+    assert journal_records(lan.state_dir)[-1].state == RELEASED
     # Restart: INIT-REBOOT from its lease file, ACKed with the same address.
-    mark = size(client.events)
+    mark = log_size(client.events)
     client.start()
-    assert wait_for(client.events, r"^(?:REBOOT|BOUND) ip=(\S+)", 30, mark).group(1) == address
+    assert wait_for_line(client.events, r"^(?:REBOOT|BOUND) ip=(\S+)", 30, mark).group(1) == address
     assert "DHCPREQUEST for 10.0.0.10" in client.out.read_text()
     assert "DHCPNAK" not in client.out.read_text()
 
 
-def test_dhclient_init_reboot_for_another_subnet_is_naked(lab: Lab, tmp_path: Path) -> None:
-    lab.start_server(lab.write_config(CONFIG))
-    ns = lab.add_client(2)
+def test_dhclient_init_reboot_for_another_subnet_is_naked(lan: Lan, tmp_path: Path) -> None:
+    lan.start_server(lan.write_config(CONFIG))
+    ns = lan.add_client(2)
     (tmp_path / f"{ns}.leases").write_text("""lease {
   interface "eth0";
   fixed-address 192.0.2.50;
@@ -93,9 +83,9 @@ def test_dhclient_init_reboot_for_another_subnet_is_naked(lab: Lab, tmp_path: Pa
   expire 4 2037/01/01 00:00:00;
 }
 """)
-    client = Dhclient(lab, ns, tmp_path)
+    client = Dhclient(lan, ns, tmp_path)
     client.start()
-    address = wait_for(client.events, r"^BOUND ip=(\S+)", 40).group(1)
+    address = wait_for_line(client.events, r"^BOUND ip=(\S+)", 40).group(1)
     output = client.out.read_text()
     assert "DHCPREQUEST for 192.0.2.50" in output and "DHCPNAK from 10.0.0.1" in output
     assert address.startswith("10.0.0.")
@@ -112,9 +102,9 @@ def dhcpcd_command(workdir: Path, ns: str, *args: str) -> list[str]:
     return ["sh", "-c", script]
 
 
-def test_dhcpcd_obtain_renew_reboot_release(lab: Lab, tmp_path: Path) -> None:
-    lab.start_server(lab.write_config(CONFIG))
-    ns = lab.add_client(3)
+def test_dhcpcd_obtain_renew_reboot_release(lan: Lan, tmp_path: Path) -> None:
+    lan.start_server(lan.write_config(CONFIG))
+    ns = lan.add_client(3)
     conf = tmp_path / "dhcpcd.conf"
     # Debian's shipped dhcpcd.conf (DUID client-id, rapid commit asked for), IPv4 only.
     conf.write_text("duid\npersistent\nvendorclassid\noption domain_name_servers, domain_name\n"
@@ -124,32 +114,27 @@ def test_dhcpcd_obtain_renew_reboot_release(lab: Lab, tmp_path: Path) -> None:
     hook = write_script(tmp_path, events)
     env = {"DHCPT_LOG": str(events)}
     args = ("-B", "-4", "-f", str(conf), "-c", str(hook), "-j", str(tmp_path / f"{ns}-dhcpcd.log"), "eth0")
-    daemon = lab.spawn(ns, dhcpcd_command(tmp_path, ns, *args), tmp_path / f"{ns}-dhcpcd.out", env=env)
-    address = wait_for(events, r"^BOUND ip=(\S+)", 40).group(1)
+    daemon = lan.spawn(ns, dhcpcd_command(tmp_path, ns, *args), tmp_path / f"{ns}-dhcpcd.out", env=env)
+    address = wait_for_line(events, r"^BOUND ip=(\S+)", 40).group(1)
     assert address == "10.0.0.10"
-    records = [r for r in journal_records(lab.state_dir) if r.address == 0x0A00000A]
+    records = [r for r in journal_records(lan.state_dir) if r.address == 0x0A00000A]
     assert records[-1].client_id is not None  # dhcpcd identifies itself by a DUID (RFC 4361)
     assert records[-1].hostname == "dhcpcd-pi"
     # dhcpcd renews at T1 (5 s) on its own.
-    mark = size(events)
-    assert wait_for(events, r"^RENEW ip=(\S+)", 20, mark).group(1) == address
+    mark = log_size(events)
+    assert wait_for_line(events, r"^RENEW ip=(\S+)", 20, mark).group(1) == address
     # Stop without releasing, start again: INIT-REBOOT from its lease file, same address.
     subprocess.run(["nsenter", "-t", str(daemon.pid), "-m", "-n", "dhcpcd", "-4", "-x", "eth0"],
                    check=True, capture_output=True, timeout=30)
-    daemon.wait(timeout=20)
-    mark = size(events)
-    daemon = lab.spawn(ns, dhcpcd_command(tmp_path, ns, *args), tmp_path / f"{ns}-dhcpcd.out", env=env)
-    assert wait_for(events, r"^(?:REBOOT|BOUND) ip=(\S+)", 40, mark).group(1) == address
+    daemon.popen.wait(timeout=20)
+    mark = log_size(events)
+    daemon = lan.spawn(ns, dhcpcd_command(tmp_path, ns, *args), tmp_path / f"{ns}-dhcpcd.out", env=env)
+    assert wait_for_line(events, r"^(?:REBOOT|BOUND) ip=(\S+)", 40, mark).group(1) == address
     # Release.
-    mark = size(events)
+    mark = log_size(events)
     subprocess.run(["nsenter", "-t", str(daemon.pid), "-m", "-n", "dhcpcd", "-4", "-k", "eth0"],
                    check=True, capture_output=True, timeout=30)
-    wait_for(events, r"^(?:RELEASE|STOP)", 20, mark)
+    wait_for_line(events, r"^(?:RELEASE|STOP)", 20, mark)
     assert "releasing lease of 10.0.0.10" in (tmp_path / f"{ns}-dhcpcd.log").read_text()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        states = [r.state for r in journal_records(lab.state_dir) if r.address == 0x0A00000A]
-        if states[-1] == RELEASED:
-            break
-        time.sleep(0.1)
-    assert states[-1] == RELEASED
+    wait_for(lambda: [r.state for r in journal_records(lan.state_dir) if r.address == 0x0A00000A][-1] == RELEASED,
+             10, what="the release of 10.0.0.10 on disk")

@@ -7,7 +7,6 @@ from dataclasses import replace
 from ipaddress import IPv4Address
 
 import pytest
-from dhcpt_packets import client_packet, ip, mac, settings
 
 from foundation.records import LeaseChange
 from netd.dhcp import options as opt
@@ -25,6 +24,7 @@ from netd.dhcp.model import (
 )
 from netd.dhcp.pool import ip_int
 from netd.dhcp.wire import FLAG_BROADCAST, Packet
+from tests.netd.dhcp.packets import client_packet, ip, mac, settings
 
 SID = ip("10.0.0.1")
 

@@ -5,7 +5,6 @@ that every unexpired ACKed lease survives a restart."""
 
 from __future__ import annotations
 
-from dhcpt_packets import client_packet, ip, mac, settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -24,6 +23,7 @@ from netd.dhcp.model import (
     Tick,
 )
 from netd.dhcp.wire import BOOTREQUEST, Packet
+from tests.netd.dhcp.packets import client_packet, ip, mac, settings
 
 SID = ip("10.0.0.1")
 CLIENTS = 7
@@ -149,6 +149,15 @@ class EngineMachine(RuleBasedStateMachine):
         chaddr = mac(100 + n)
         options.pop(opt.CLIENT_ID, None)
         self.run(PacketReceived(Packet(op=op, xid=5, chaddr=chaddr, ciaddr=ciaddr, options=options)))
+        # A garbage client can get an ACK itself (a REQUEST with its ciaddr), and then give the
+        # address back with a RELEASE or DECLINE of its own, as give_back does: once the engine
+        # no longer holds the address for it, its claim is over.
+        claim = self.claims.get(100 + n)
+        if claim is not None and mtype in (opt.RELEASE, opt.DECLINE):
+            holder = self.engine.table.by_address.get(int.from_bytes(claim[0], "big"))
+            if holder is None or holder.mac != chaddr or not holder.holds(self.now):
+                del self.claims[100 + n]
+                self.offers.pop(100 + n, None)
 
     @invariant()
     def table_is_consistent(self) -> None:

@@ -3,54 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from dhcpt_lab import PYTHON, Lab
 
 from netd.dhcp.rawlink import arp_probe, arp_sender_ip, icmp_echo, udp_datagram
-
-PROBE = r"""
-import asyncio, json, sys
-from ipaddress import IPv4Address
-from netd.dhcp.rawlink import Prober
-
-async def main():
-    results = {}
-    done = asyncio.Event()
-    wanted = json.loads(sys.argv[1])
-    def report(batch):
-        for token, in_use in batch:
-            results[token] = in_use
-        if len(results) == len(wanted):
-            done.set()
-    prober = Prober("br0", 0.3, report)
-    for token, (address, on_link) in enumerate(wanted, start=1):
-        prober.probe(token, IPv4Address(address), on_link)
-    await asyncio.wait_for(done.wait(), 5)
-    prober.close()
-    print(json.dumps([results[t] for t in range(1, len(wanted) + 1)]))
-
-asyncio.run(main())
-"""
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(tmp_path, "p")
-    try:
-        yield lab
-    finally:
-        lab.close()
+from tests.netd.dhcp.lan import Lan
+from tests.support.paths import PYTHON
 
 
 @pytest.mark.root
-def test_arp_and_icmp_probes_find_squatters_only(lab: Lab) -> None:
-    squatter = lab.add_client(1)
-    lab.ns_run(squatter, "ip", "addr", "add", "10.0.0.10/24", "dev", "eth0")
+def test_arp_and_icmp_probes_find_squatters_only(lan: Lan) -> None:
+    squatter = lan.add_client(1)
+    lan.ns_run(squatter, "ip", "addr", "add", "10.0.0.10/24", "dev", "eth0")
     wanted = [("10.0.0.10", True), ("10.0.0.11", True), ("10.0.0.10", False), ("10.0.0.12", False)]
-    result = lab.ns_run(lab.server_ns, PYTHON, "-c", PROBE, json.dumps(wanted))
+    result = lan.ns_run(lan.server_ns, PYTHON, "-m", "tests.netd.dhcp.probe_runner", json.dumps(wanted))
     assert json.loads(result.stdout) == [True, False, True, False]
 
 

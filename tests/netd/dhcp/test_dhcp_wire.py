@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 
 import pytest
-from dhcpt_packets import client_packet, ip, mac
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +18,7 @@ from netd.dhcp.wire import (
     Packet,
     parse,
 )
+from tests.netd.dhcp.packets import client_packet, ip, mac
 
 
 def raw(options: bytes, *, op: int = 1, hlen: int = 6, sname: bytes = b"", file: bytes = b"",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dnslib import QTYPE, RCODE, RR, DNSRecord
-from dnst_util import make_handler, query
 
 from netd.dns.cache import AnswerCache, cacheable_ttl
 from netd.dns.handler import Forward, QueryHandler, Reply
+from tests.netd.dns.queries import make_handler, query
 
 
 def upstream_reply(

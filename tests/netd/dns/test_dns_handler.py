@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dnslib import RCODE, RR, DNSError, DNSRecord
-from dnst_util import make_handler, node, query
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netd.dns import wire
 from netd.dns.handler import Drop, Forward, QueryHandler, Reply
+from tests.netd.dns.queries import make_handler, node, query
 
 BIG_TXT = "big.example.test. 300 IN TXT " + " ".join(f'"{"x" * 200}{i}"' for i in range(4))
 

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 from dnslib import RCODE, DNSRecord
-from dnst_util import CONFIG, node, query
 
 from foundation.errors import EnvironmentProblem
 from foundation.records import NodeChange, NodeEvent, NodeRecord
 from netd.bus import EventBus, Resync
+from netd.dns.handler import Command
 from netd.dns.service import DnsService, DnsSettings, create
 from netd.service import NetdContext
+from tests.netd.dns.queries import CONFIG, node, query
 
 LOCAL = IPv4Address("127.0.0.1")
 
@@ -218,7 +219,7 @@ def test_a_query_that_hits_a_bug_is_logged_ten_times_a_minute_not_per_packet(
             handler = service.server.handler
             real_handle = handler.handle
 
-            def handle_with_a_bug(data: bytes, now: float, udp: bool) -> object:
+            def handle_with_a_bug(data: bytes, now: float, udp: bool) -> Command:
                 if b"\x04boom" in data:
                     raise RuntimeError("injected bug")
                 return real_handle(data, now, udp)

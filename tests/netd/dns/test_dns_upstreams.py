@@ -7,7 +7,6 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from dnslib import RR, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
-from dnst_util import make_handler, query
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +17,7 @@ from netd.dns.forwarder import (
     parse_upstream_answer,
 )
 from netd.dns.handler import Forward
+from tests.netd.dns.queries import make_handler, query
 
 
 def test_parse_resolv_conf_keeps_ipv4_nameservers_in_order() -> None:

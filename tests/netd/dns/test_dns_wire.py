@@ -6,11 +6,11 @@ import struct
 
 import pytest
 from dnslib import RR, DNSRecord
-from dnst_util import query
 from hypothesis import given
 from hypothesis import strategies as st
 
 from netd.dns import wire
+from tests.netd.dns.queries import query
 
 
 def test_reads_a_plain_query_and_keeps_the_case_of_the_question() -> None:

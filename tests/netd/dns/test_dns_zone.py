@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dnslib import QTYPE, RCODE, DNSRecord
-from dnst_util import make_handler, make_zone, node, query
 
 from foundation.records import NodeChange, NodeEvent
 from netd.dns.handler import Reply
 from netd.dns.zone import labels_of_text
+from tests.netd.dns.queries import make_handler, make_zone, node, query
 
 
 def ask(handler, data: bytes) -> DNSRecord:  # type: ignore[no-untyped-def]

@@ -9,10 +9,10 @@ from ipaddress import IPv4Interface, IPv4Network
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rtt_netns import Netns
 
 from foundation.errors import ConfigError
 from netd.nat.render import UplinkState, render_ruleset
+from tests.support.netns import NetnsKit
 
 UPLINK = UplinkState("wlan0", 3, True, (IPv4Interface("192.0.2.5/24"),))
 
@@ -77,12 +77,9 @@ def test_any_interface_name_renders_safely_or_is_refused(name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def nft_ns() -> Iterator[str]:
-    net = Netns()
-    try:
-        yield net.ns("nftc")
-    finally:
-        net.close()
+def nft_ns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with NetnsKit(tmp_path_factory.mktemp("net")) as net:
+        yield net.ns("nft")
 
 
 @pytest.mark.root

@@ -6,17 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-from rtt_netns import VENV_PYTHON, Netns, stop, wait_for
+
+from tests.support.netns import NetnsKit
+from tests.support.paths import PYTHON
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.root
 
-DRIVER = str(Path(__file__).with_name("rtt_service_driver.py"))
+DRIVER = "tests.netd.routes.service_driver"
 
 
-def test_service_follows_snapshot_events_and_resync(net: Netns, tmp_path: Path) -> None:
-    master = net.ns("m")
-    peer = net.ns("p")
-    net.veth(master, "rtt-lan", peer, "rtt-peer")  # no address yet: the service puts 10.0.0.1/24 on
+def test_service_follows_snapshot_events_and_resync(net: NetnsKit, tmp_path: Path) -> None:
+    master = net.ns("master")
+    peer = net.ns("peer")
+    net.veth(master, "lan0", peer, "peer0")  # no address yet: the service puts 10.0.0.1/24 on
     nodes = tmp_path / "nodes.json"
     snapshot = [
         ["master", "10.0.0.1", "10.244.0.0/24"],
@@ -24,20 +27,14 @@ def test_service_follows_snapshot_events_and_resync(net: Netns, tmp_path: Path) 
         ["node-2", "10.0.0.12", "10.244.2.0/24"],
     ]
     nodes.write_text(json.dumps(snapshot))
-    proc = net.spawn(master, VENV_PYTHON, DRIVER, "rtt-lan", str(nodes), stdin=True)
-    assert proc.stdout is not None and proc.stdin is not None
+    proc = net.spawn(master, [PYTHON, "-m", DRIVER, "lan0", str(nodes)], stdin=True, stdout=True)
 
     def send(command: dict[str, object]) -> None:
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(json.dumps(command) + "\n")
-        proc.stdin.flush()
-        line = proc.stdout.readline()
-        assert line, stop(proc)
-        assert json.loads(line)["converged"]
+        proc.send(command)
+        assert proc.receive()["converged"]
 
-    first = proc.stdout.readline()
-    assert first and json.loads(first)["converged"], stop(proc)
-    assert "10.0.0.1/24" in net.ip(master, "-4", "-o", "addr", "show", "dev", "rtt-lan").stdout
+    assert proc.receive()["converged"]
+    assert "10.0.0.1/24" in net.addresses(master, "lan0")
     assert net.routes(master) == {"10.244.1.0/24": "10.0.0.11", "10.244.2.0/24": "10.0.0.12"}
     conflist = json.loads((tmp_path / "cni" / "10-appliance.conflist").read_text())
     assert conflist["plugins"][0]["ipam"]["ranges"][0][0]["subnet"] == "10.244.0.0/24"  # the master's slice
@@ -52,6 +49,6 @@ def test_service_follows_snapshot_events_and_resync(net: Netns, tmp_path: Path) 
     # The registry (snapshot) is the truth after a Resync: node-3 was never committed there.
     send({"resync": True})
     assert net.routes(master) == {"10.244.1.0/24": "10.0.0.11", "10.244.2.0/24": "10.0.0.12"}
-    net.ip(master, "addr", "flush", "dev", "rtt-lan")
-    wait_for(lambda: "10.0.0.1/24" in net.ip(master, "-4", "-o", "addr", "show", "dev", "rtt-lan").stdout, 2)
-    wait_for(lambda: len(net.routes(master)) == 2, 2)
+    net.ip(master, "addr", "flush", "dev", "lan0")
+    wait_for(lambda: "10.0.0.1/24" in net.addresses(master, "lan0"), 2, what="the LAN address back")
+    wait_for(lambda: len(net.routes(master)) == 2, 2, what="the routes back")

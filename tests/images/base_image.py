@@ -25,7 +25,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from imgt_fat import need
+from tests.images.fat_tools import need
 
 MIB = 1024 * 1024
 BOOT_START = 8192  # sectors: 4 MiB, as pi-gen aligns it

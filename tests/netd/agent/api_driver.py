@@ -1,7 +1,11 @@
-"""Serves the master's agent API inside a namespace: argv state_dir address port report_interval.
+"""Serves the master's agent API inside a namespace.
+
+    python -m tests.netd.agent.api_driver STATE_DIR ADDRESS PORT REPORT_INTERVAL
 
 Prints {"ready": port} once listening; serves until stdin closes.
 """
+
+from __future__ import annotations
 
 import json
 import logging

@@ -1,6 +1,7 @@
 """Re-request leases as a relay would (run inside the relay's namespace, port 67 free).
 
-Usage: python dhcpt_rerequest.py GIADDR SERVER INFILE
+    python -m tests.netd.dhcp.rerequest GIADDR SERVER INFILE
+
 INFILE lines: `<chaddr hex:colon> <address> <client-id hex or ->`.
 Prints one line per lease: `<chaddr> <address> ACK|NAK|NONE <yiaddr>`.
 """

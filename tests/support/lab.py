@@ -1,4 +1,4 @@
-"""Helpers for tests that use the lab (pytest-free; tests/lab/conftest.py wraps them in fixtures).
+"""Handles on the lab for tests (pytest-free; tests/lab/conftest.py wraps them in fixtures).
 
     lab = LabHandle.up(nodes=4)           # or LabManager for a session
     lab.run("pi-1", "cat /etc/hostname")  # -> CompletedProcess (text)
@@ -7,56 +7,35 @@
     with lab.ssh("pi-1") as client: ...   # paramiko, connected from inside the master's namespace
 
 Commands run through the same code as `appliance lab exec`, so a test sees
-exactly what a user would.
+exactly what a user would. This is test support, so it lives with the tests:
+hardware.lab runs without it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shlex
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hardware.lab import control, lifecycle, plumbing, services
+from hardware.lab import control, lifecycle, plumbing
 from hardware.lab import nodes as boards
 from hardware.lab import topology as t
 from hardware.lab.state import LabDirs, default_dirs, load_record
 from hardware.lab.status import board_address, lab_status
+from tests.support.wait import wait_for
 
 T = TypeVar("T")
 
 
-class WaitTimeout(AssertionError):
-    """A condition did not come true in time (an AssertionError, so pytest reports it as a failure)."""
-
-
-def wait_for(condition: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.1,
-             what: str = "condition") -> T:
-    """Poll `condition` until it returns something truthy; return that, or raise WaitTimeout."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception as error:  # a condition may fail while the lab settles
-            last_error = error
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(f"{what} not true after {timeout:.1f} s (last error: {last_error!r})")
-        time.sleep(interval)
-
-
-@functools.cache
 def default_addressing() -> str:
-    """`dhcp` when the master daemon exists, else `static`; $PILAB_ADDRESSING overrides (asked once)."""
-    return os.environ.get("PILAB_ADDRESSING") or ("dhcp" if services.daemon_available() else "static")
+    """`dhcp` (the master's daemon hands out the addresses); $PILAB_ADDRESSING overrides. A
+    daemon that does not start fails `lab up`, and with it the tests: no quiet fallback."""
+    return os.environ.get("PILAB_ADDRESSING") or "dhcp"
 
 
 @dataclass
@@ -115,7 +94,7 @@ class LabHandle:
 
     def wait_for(self, condition: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.1,
                  what: str = "condition") -> T:
-        """Same as the module's wait_for (handy as a method)."""
+        """tests.support.wait.wait_for (handy as a method)."""
         return wait_for(condition, timeout, interval, what)
 
     @contextlib.contextmanager

@@ -1,7 +1,11 @@
 """Runs netd.nat's service inside a namespace; prints {"applied": n, "uplink_index": i} per application.
 
-argv: lan_interface uplink_interface [backend [recheck_interval]]. Stops when stdin closes.
+    python -m tests.netd.nat.nat_driver LAN_INTERFACE UPLINK_INTERFACE [BACKEND [RECHECK_INTERVAL]]
+
+Stops when stdin closes.
 """
+
+from __future__ import annotations
 
 import asyncio
 import json

@@ -1,19 +1,17 @@
-"""Real DHCP clients (udhcpc, dhclient, dhcpcd) run inside lab namespaces with every file
-(scripts, leases, pid files, config) in the test's temp directory."""
+"""Real DHCP clients (udhcpc, dhclient, dhcpcd) run inside LAN namespaces with every file
+(scripts, leases, pid files, config) in the test's temp directory; the sniffer; the journal."""
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import subprocess
-import time
 from pathlib import Path
-
-from dhcpt_lab import Lab
 
 from netd.dhcp.journal import JOURNAL_PREFIX, SNAPSHOT, decode
 from netd.dhcp.model import LeaseRecord
+from tests.netd.dhcp.lan import Lan
+from tests.support.paths import PYTHON
+from tests.support.wait import log_size, wait_for_line
 
 # The hook script of every client: log the event and configure eth0 of this namespace only.
 CLIENT_SCRIPT = """#!/bin/sh
@@ -46,25 +44,6 @@ def write_script(workdir: Path, log: Path | None = None, configure: bool = False
     return path
 
 
-def wait_for(path: Path, pattern: str, timeout: float = 20, after: int = 0) -> re.Match[str]:
-    """Wait until `path` (from byte `after`) contains a line matching `pattern`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            text = path.read_bytes()[after:].decode(errors="replace")
-            found = re.search(pattern, text, re.MULTILINE)
-            if found:
-                return found
-        time.sleep(0.05)
-    content = path.read_text(errors="replace") if path.exists() else "<no file>"
-    raise AssertionError(f"{pattern!r} not seen in {path} within {timeout}s:\n{content}")
-
-
-def size(path: Path) -> int:
-    """Current length of a log file (0 if absent), to wait for lines after it."""
-    return path.stat().st_size if path.exists() else 0
-
-
 def journal_records(state_dir: Path) -> list[LeaseRecord]:
     """Every record on disk (snapshot, then journals), read without touching the files."""
     directory = state_dir / "dhcp"
@@ -81,41 +60,61 @@ def journal_records(state_dir: Path) -> list[LeaseRecord]:
 class Udhcpc:
     """busybox udhcpc in the foreground, in one namespace."""
 
-    def __init__(self, lab: Lab, ns: str, workdir: Path, *flags: str) -> None:
+    def __init__(self, lan: Lan, ns: str, workdir: Path, *flags: str) -> None:
         self.log = workdir / f"{ns}-udhcpc.events"
         self.out = workdir / f"{ns}-udhcpc.out"
         script = write_script(workdir)
-        self.process = lab.spawn(ns, ["udhcpc", "-f", "-i", "eth0", "-s", str(script), "-t", "6",
+        self.process = lan.spawn(ns, ["udhcpc", "-f", "-i", "eth0", "-s", str(script), "-t", "6",
                                       "-T", "1", "-A", "1", *flags], self.out,
                                  env={"DHCPT_LOG": str(self.log), "DHCPT_CONFIGURE": "1"})
 
     def signal(self, sig: int) -> None:
-        os.kill(self.process.pid, sig)
+        """Signal udhcpc itself (not its group: a hook script running then would die of it)."""
+        self.process.popen.send_signal(sig)
 
     def bound(self, timeout: float = 20, after: int = 0) -> str:
-        return wait_for(self.log, r"^bound ip=(\S+)", timeout, after).group(1)
+        return wait_for_line(self.log, r"^bound ip=(\S+)", timeout, after).group(1)
 
     def renew(self) -> str:
-        mark = size(self.log)
+        mark = log_size(self.log)
         self.signal(signal.SIGUSR1)
-        return wait_for(self.log, r"^(?:renew|bound) ip=(\S+)", 20, mark).group(1)
+        return wait_for_line(self.log, r"^(?:renew|bound) ip=(\S+)", 20, mark).group(1)
 
     def release(self) -> None:
-        mark = size(self.log)
+        mark = log_size(self.log)
         self.signal(signal.SIGUSR2)
-        wait_for(self.log, r"^deconfig", 20, mark)
+        wait_for_line(self.log, r"^deconfig", 20, mark)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        self.process.stop(timeout=10)
 
 
-def run_udhcpc_once(lab: Lab, ns: str, workdir: Path, *flags: str,
+def run_udhcpc_once(lan: Lan, ns: str, workdir: Path, *flags: str,
                     timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """udhcpc -q -n: obtain a lease (or give up) and exit."""
     script = write_script(workdir)
-    return subprocess.run(["ip", "netns", "exec", ns, "udhcpc", "-q", "-n", "-f", "-i", "eth0",
-                           "-s", str(script), "-t", "4", "-T", "1", *flags],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "DHCPT_LOG": str(workdir / f"{ns}-once.events")})
+    return lan.ns_run(ns, "udhcpc", "-q", "-n", "-f", "-i", "eth0", "-s", str(script), "-t", "4", "-T", "1",
+                      *flags, check=False, timeout=timeout,
+                      env={"DHCPT_LOG": str(workdir / f"{ns}-once.events")})
+
+
+class Sniffer:
+    """tests.netd.dhcp.sniff on eth0 of a namespace: one line per DHCP frame to `port`."""
+
+    def __init__(self, lan: Lan, ns: str, path: Path, port: int = 68) -> None:
+        self.path = path
+        self.process = lan.spawn(ns, [PYTHON, "-m", "tests.netd.dhcp.sniff", "eth0", str(path), str(port)],
+                                 path.with_suffix(".err"))
+        self.drains = 0
+        wait_for_line(path, "^ready", 10)
+
+    def drain(self) -> None:
+        """Return once every frame the kernel received before this call is in the file."""
+        self.drains += 1
+        self.process.popen.send_signal(signal.SIGUSR1)
+        wait_for_line(self.path, rf"^drained {self.drains}$", 10)
+
+    def frames(self) -> list[list[str]]:
+        """The fields of every frame line so far."""
+        return [fields for fields in (line.split() for line in self.path.read_text().splitlines())
+                if len(fields) == 7]
