@@ -159,6 +159,15 @@ SMALL_ROOT_PATHS = ("etc/os-release", "usr/lib/os-release", "usr/bin/python3",
 """What the image builder looks at in a root, besides the Python standard library's os.py."""
 
 
+def lab_root_python() -> str:
+    """Debian python3's version in the lab root (`3.13` on trixie): the Python a lab card's payload targets."""
+    from images.rootfs import python_version
+
+    version = python_version(tuple(path.name for path in (lab_root() / "usr" / "lib").iterdir()))
+    assert version is not None, f"no python3.N in {lab_root()}/usr/lib"
+    return version
+
+
 def lab_root() -> Path:
     """The lab's cached Debian root (built once by mmdebstrap if missing)."""
     from hardware.lab.rootfs import ensure_root

@@ -81,5 +81,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> ClusterFile:
 def wheelhouse() -> Path:
     """The real wheelhouse for this machine's arch and the lab root's Python (cached across runs)."""
     from images.wheels import ensure_wheelhouse, host_arch
+    from tests.images.base_image import lab_root_python
 
-    return ensure_wheelhouse(host_arch(), "3.11")
+    return ensure_wheelhouse(host_arch(), lab_root_python())

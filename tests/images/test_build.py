@@ -15,7 +15,7 @@ from conftest import PASSPHRASE, ClusterFile
 
 from images.build import BuiltImage, build_images
 from images.seed import wpa_psk
-from tests.images.base_image import BaseImage
+from tests.images.base_image import BaseImage, lab_root_python
 from tests.images.fat_tools import fsck, mtools_list, mtools_read
 from tests.images.image_read import boot_file, cloud_init_schema, extract_boot, region_sha256
 
@@ -41,7 +41,7 @@ def test_outputs_and_manifest(trixie_out: tuple[Path, list[BuiltImage]], trixie_
         assert path.stat().st_size == trixie_base.path.stat().st_size
         assert region_sha256(path, 0, path.stat().st_size) == image["sha256"]
         assert path.stat().st_blocks * 512 < path.stat().st_size // 2  # sparse: holes stayed holes
-    assert manifest["base"]["arch"] == "x86_64" and manifest["base"]["python"] == "3.11"
+    assert manifest["base"]["arch"] == "x86_64" and manifest["base"]["python"] == lab_root_python()
     assert {i.role for i in built} == {"master", "worker"}
 
 
