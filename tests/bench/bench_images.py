@@ -42,7 +42,7 @@ from images.flash import write_card
 from images.rootfs import python_version
 from images.wheels import ensure_wheelhouse, host_arch
 from tests.images.base_image import lab_root, make_base_image, xz_compress
-from tests.images.conftest import write_cluster
+from tests.images.cluster_file import write_cluster
 
 CACHE = Path(os.environ.get("APPLIANCE_BENCH_DIR", "/var/tmp/appliance-bench"))
 GENERATOR_VERSION = "1"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PASSPHRASE, ClusterFile
 
 from images.build import BuiltImage, build_images
 from images.seed import wpa_psk
 from tests.images.base_image import BaseImage, lab_root_python
+from tests.images.cluster_file import PASSPHRASE, ClusterFile
 from tests.images.fat_tools import fsck, mtools_list, mtools_read
 from tests.images.image_read import boot_file, cloud_init_schema, extract_boot, region_sha256
 
@@ -137,7 +137,7 @@ def test_build_needs_no_root(trixie_base: BaseImage, wheelhouse: Path) -> None:
     import shutil
     import tempfile
 
-    from conftest import write_cluster
+    from tests.images.cluster_file import write_cluster
 
     work = Path(tempfile.mkdtemp(prefix="im-nobody-"))
     try:
@@ -214,7 +214,7 @@ def test_inspect_json_keeps_the_contract(trixie_out: tuple[Path, list[BuiltImage
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, trixie_base: BaseImage) -> None:
-    from conftest import write_cluster
+    from tests.images.cluster_file import write_cluster
 
     cluster = write_cluster(tmp_path / "cfg")
     cluster.psk_file.unlink()

@@ -11,13 +11,13 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import ClusterFile, write_cluster
 
 from foundation.errors import ApplianceError
 from images.build import build_images
 from images.errors import BuildFailed, ImageError
 from images.seed import NoPasswordHash
 from tests.images.base_image import BaseImage, make_base_image
+from tests.images.cluster_file import ClusterFile, write_cluster
 
 pytestmark = pytest.mark.root
 

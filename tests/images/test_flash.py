@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ClusterFile
 
 from images.build import build_images
 from images.errors import FlashFailed
 from images.flash import read_back, verify_card, write_card
 from tests.images.base_image import BaseImage
+from tests.images.cluster_file import ClusterFile
 from tests.images.fat_tools import fsck, mtools_read
 from tests.images.image_read import cloud_init_schema, extract_boot, region_sha256
 
