@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netd_lab_support import board_of, registry_nodes
 
 from hardware.lab import services
 from hardware.lab import topology as t
+from tests.lab.netd_lab_support import board_of, registry_nodes
 from tests.support.lab import LabHandle, LabManager
 from tests.support.paths import REPO
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scale import examples
 
 from native._loader import Native, load
 from native.cgroup_stat import (
@@ -32,6 +31,7 @@ from native.cgroup_stat import (
     parse,
     parse_native,
 )
+from tests.native.scale import examples
 
 
 def native() -> Native:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scale import examples
 
 from native import checksum
+from tests.native.scale import examples
 
 
 def test_rfc1071_example_header() -> None:

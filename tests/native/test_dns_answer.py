@@ -13,11 +13,11 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scale import examples
 
 from native._loader import load
 from native.dns_answer import FORWARDED, ZONE, AnswerCacheTwin, NativeAnswerCache
 from tests.native.dns_packets import CLASSES, LABELS, QTYPES, flip_case, query, reply, wire_name
+from tests.native.scale import examples
 
 
 @pytest.fixture(scope="module")

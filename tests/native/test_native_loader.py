@@ -31,7 +31,6 @@ import logging, sys
 logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
 from native import checksum, cgroup_stat, dns_answer
 from native._loader import load
-from tests.support.paths import REPO
 print(checksum.inet_checksum(b"\\x45\\x00\\x00\\x73"), checksum.inet_checksum(b"abc"))
 print(type(cgroup_stat.cgroup_files()).__name__, dns_answer.native_answer_cache() is None)
 print("native" if load() is not None else "twins")

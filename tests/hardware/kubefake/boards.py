@@ -127,12 +127,11 @@ class Network:
                            "&& mount --bind /run/cg /proc/cgroups")
         holder = (f"mount --make-rprivate / && {mounts}{cgroups} && hostname {name} && "
                   "echo ready > /run/ready && exec sleep infinity")
-        process = self.net.spawn(
-            netns, ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", holder],
-            what=f"board {name}", ready=lambda: board.run("cat /run/ready").stdout.strip() == "ready",
-        )  # fmt: skip
-        board.holder = process.popen
+        process = self.net.spawn(netns, ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", holder])
+        board.holder = process.popen  # `board.run` enters the holder's namespaces
         self.boards.append(board)  # before anything else can fail: the kit's close() ends it all
+        self.net.wait_ready(process, lambda: board.run("cat /run/ready").stdout.strip() == "ready", 20,
+                            f"board {name}")
         if cri:
             board.background(f"{shlex.quote(sys.executable)} -c {shlex.quote(CRI_STANDIN)}")
             wait_for(lambda: board.run("test -S /run/containerd/containerd.sock").returncode == 0, 10,
