@@ -120,6 +120,8 @@ class ProvisioningSection:
     """How many nodes are provisioned at once."""
     ssh_user: str = "pi"
     """User the provisioner logs in as."""
+    forget_after: int = 86400
+    """A discovered node never approved is forgotten (its pod slice freed) this long after its lease lapsed (seconds here; written like `1d`)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,11 @@ class WebSection:
     listen: tuple[str, ...] = ("10.0.0.1:8080", "uplink:8080")
     """`address:port` entries; `uplink` stands for the uplink interface's address."""
     admin_password_hash: str | None = None
-    """crypt(3) hash of the page's admin password."""
+    """crypt(3) hash of the page's admin password; without it nobody can log in to the page."""
+    offline_after: int = 90
+    """A node not heard from (agent report, DHCP) for this long shows offline (seconds here; written like `90s`)."""
+    session_lifetime: int = 43200
+    """How long a login lasts (seconds here; written like `12h`)."""
 
 
 @dataclass(frozen=True)

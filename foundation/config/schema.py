@@ -111,11 +111,14 @@ def build_schema(base_dir: Path) -> Section:
             "approve": Key(values.choice(("manual", "raspberry-pi", "all")), "manual | raspberry-pi | all"),
             "parallelism": Key(lambda node: values.integer(node, 1, 64), "1 to 64"),
             "ssh_user": Key(values.user_name, "user name"),
+            "forget_after": Key(values.duration(60, 365 * 86400), "duration, 1m to 365d", "1d"),
         }),
         "web": Section(model.WebSection, {
             "listen": Key(values.listen_list, "list of `ADDR:PORT` or `uplink:PORT`",
                           "[MASTER_ADDRESS:8080, uplink:8080]"),
             "admin_password_hash": Key(values.optional(secrets.crypt_hash), "crypt(3) hash"),
+            "offline_after": Key(values.duration(10, 86400), "duration, 10s to 1d", "90s"),
+            "session_lifetime": Key(values.duration(60, 30 * 86400), "duration, 1m to 30d", "12h"),
         }),
     })
 

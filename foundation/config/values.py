@@ -253,6 +253,21 @@ def token_ttl(node: Node) -> int:
     return total
 
 
+def duration(low: int, high: int) -> Callable[[Node], int]:
+    """A duration like `90s`, `30m`, `2h` or `7d`, from `low` to `high` seconds, in seconds."""
+
+    def parse_duration(node: Node) -> int:
+        value = text(node, "a duration like 2h")
+        if not _DURATION.fullmatch(value):
+            raise Invalid(f"`{short(value)}` is not a duration", "write a number with a unit: 90s, 30m, 2h or 7d")
+        total = sum(int(number) * _UNITS[unit] for number, unit in re.findall(r"(\d+)([smhd])", value))
+        if not low <= total <= high:
+            raise Invalid(f"{value} is outside {low}s..{high}s", f"use a duration from {low}s to {high}s")
+        return total
+
+    return parse_duration
+
+
 def kubernetes_version(node: Node) -> str:
     """A Kubernetes minor version such as "1.34", at least 1.27."""
     value = text(node, 'a version like "1.34"')
