@@ -19,7 +19,7 @@ import logging
 
 from foundation.errors import ConfigError
 from netd.nat.nft import apply_ruleset, enable_forwarding, nft_binary, read_uplink, table_present
-from netd.nat.render import TABLE_FAMILY, TABLE_NAME, UplinkState, render_ruleset
+from netd.nat.render import TABLE_FAMILY, TABLE_NAME, UplinkState, parse_web_listen, render_ruleset
 from netd.netlink_watch import (
     RTMGRP_IPV4_IFADDR,
     RTMGRP_LINK,
@@ -57,6 +57,7 @@ class NatService:
             uplink=uplink,
             lan_subnet=network.subnet,
             pod_cidr=self._ctx.config.kubernetes.pod_cidr,
+            web=parse_web_listen(self._ctx.config.web.listen),
         )
 
     async def start(self) -> None:
