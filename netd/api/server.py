@@ -105,7 +105,7 @@ class WsgiServer:
             self._thread.join(timeout)
         else:
             self._close_all()
-        self._server.task_dispatcher.shutdown(timeout=timeout)
+        self._server.task_dispatcher.shutdown(timeout=max(1, round(timeout)))
         for listener in self._listeners:
             listener.close()
 
