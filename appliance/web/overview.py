@@ -1,0 +1,45 @@
+"""`/`: the overview (nodes ready/total, uplink, leases, recent events)."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from appliance.master.views import summary
+from appliance.web.registry_access import get_actions, get_registry
+from foundation import registry
+from foundation.errors import ApplianceError
+
+bp = Blueprint("overview", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    """The overview page."""
+    actions = get_actions()
+    conn = get_registry()
+    views = actions.nodes(conn)
+    now = time.time()
+    leases = [lease for lease in registry.list_leases(conn, active_only=True) if lease.expires > now]
+    return render_template(
+        "overview.html", counts=summary(views), uplink=actions.uplink_address(), leases=len(leases),
+        events=registry.latest_events(conn, 15), nodes=views,
+        kube_error=getattr(actions.facts, "kube_error", None),
+    )  # fmt: skip
+
+
+@bp.get("/kubeconfig")
+def kubeconfig() -> BaseResponse:
+    """Download the laptop's kubeconfig (the API named by an address the home network reaches)."""
+    host = (request.host or "").rsplit(":", 1)[0].strip("[]")
+    actions = get_actions()
+    try:
+        body = actions.kubeconfig(host)
+    except ApplianceError as error:
+        flash(f"No kubeconfig yet: {error}", "error")
+        return redirect(url_for("overview.index"))
+    name = actions.config.cluster.name
+    return Response(body, mimetype="application/yaml",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.kubeconfig"'})
