@@ -63,9 +63,10 @@ def _register_groups() -> None:
 
     cli.add_command(lab_cmd.lab_group, name="lab")
 
-    from appliance.cli import netd_cmd
+    from appliance.cli import master_cmd, netd_cmd
 
     cli.add_command(netd_cmd.netd)
+    cli.add_command(master_cmd.master)
 
 
 _register_groups()

@@ -50,8 +50,8 @@ class LiveFacts:
     """Bytes forwarded to the uplink per source address (node and pod addresses)."""
     traffic_in: dict[IPv4Address, int] = field(default_factory=dict)
     """Bytes forwarded from the uplink per destination address."""
-    simulated: bool = False
-    """Kubernetes is the lab's simulation (the page says so)."""
+    kube_error: str | None = None
+    """Why Kubernetes cannot be asked right now (one line), None when it answered."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def index() -> str:
     return render_template(
         "overview.html", counts=summary(views), uplink=actions.uplink_address(), leases=len(leases),
         events=registry.latest_events(conn, 15), nodes=views,
-        kube_error=getattr(actions.facts, "kube_error", None),
+        kube_error=actions.facts.kube_error,
     )  # fmt: skip
 
 
