@@ -199,3 +199,32 @@ def test_a_bad_web_listen_is_one_line_and_exit_status(master: Master, tmp_path: 
     assert lines == ["error: the web page cannot listen (Address already in use); check web.listen in "
                      "cluster.yaml and that nothing else uses the port"], master.log_text()[-2000:]
     assert os.path.exists(master.state / "registry.db")
+
+
+def test_the_cli_talks_to_the_running_daemon_over_its_local_socket(master: Master) -> None:
+    from appliance.cli.daemon_client import DaemonClient, DaemonError, daemon_running
+
+    config = yaml.safe_load(master.config.read_text())
+    config["provisioning"]["approve"] = "manual"
+    master.config.write_text(yaml.safe_dump(config))
+    assert not daemon_running(master.state)
+    master.start()
+    master.messages("READY=1")
+    assert daemon_running(master.state)
+    client = DaemonClient(master.state)
+    master.net.exec(master.worker, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
+                    "-s", "/bin/true", timeout=30)
+    wait_for(lambda: len(client.nodes()) == 2, 10)
+    assert client.nodes()[1].state == "discovered"  # manual: nobody approved it
+    assert client.approve("node-1").state == "approved"
+    assert client.approve("10.0.0.2").state == "approved"  # by address too; idempotent
+    with pytest.raises(DaemonError, match="provisioning runner is not running"):
+        client.reprovision("node-1")
+    with pytest.raises(DaemonError, match="Kubernetes adapter|admin.conf|not initialised|does not exist"):
+        client.tokens()
+    with pytest.raises(DaemonError, match="no node named 'node-9'"):
+        client.approve("node-9")
+    client.forget("node-1")
+    assert [view.name for view in client.nodes()] == ["master"]
+    assert master.terminate() == 0
+    assert not daemon_running(master.state)
