@@ -18,6 +18,7 @@ class NodeState(enum.Enum):
     discovered --approve--> approved --job starts--> provisioning --ok--> joined
                                                       provisioning --error--> failed
     failed --retry--> provisioning;  joined --reprovision--> provisioning.
+    provisioning --a plan short of joining (prepare, reset) succeeded--> approved.
     Forgetting a node deletes its row (its name, address and pod CIDR become
     free; a Pi that comes back is discovered anew), so there is no
     "forgotten" state.
@@ -34,7 +35,7 @@ class NodeState(enum.Enum):
 NODE_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
     NodeState.DISCOVERED: frozenset({NodeState.APPROVED}),
     NodeState.APPROVED: frozenset({NodeState.PROVISIONING}),
-    NodeState.PROVISIONING: frozenset({NodeState.JOINED, NodeState.FAILED}),
+    NodeState.PROVISIONING: frozenset({NodeState.JOINED, NodeState.FAILED, NodeState.APPROVED}),
     NodeState.FAILED: frozenset({NodeState.PROVISIONING}),
     NodeState.JOINED: frozenset({NodeState.PROVISIONING}),
 }
