@@ -70,6 +70,8 @@ class KubernetesSection:
     """Extra names in the API server certificate."""
     token_ttl: int = 7200
     """Default TTL of join tokens made on the web page (seconds here; written like `2h` in the file)."""
+    apt_repository: str = "https://pkgs.k8s.io/core:/stable:/v{version}/deb/"
+    """Where nodes get kubeadm, kubelet and kubectl: an apt repository URL; `{version}` stands for `version`."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class ProvisioningSection:
     """`manual`, `raspberry-pi` (auto-approve Pi MAC prefixes) or `all`."""
     parallelism: int = 4
     """How many nodes are provisioned at once."""
+    host_keys: str = "auto"
+    """Which SSH host keys are trusted on first contact: `cards` (only keys `appliance flash` recorded), `trust-on-first-use`, or `auto` (cards once any card key is known, else first use)."""
     ssh_user: str = "pi"
     """User the provisioner logs in as."""
     forget_after: int = 86400

@@ -268,6 +268,20 @@ def duration(low: int, high: int) -> Callable[[Node], int]:
     return parse_duration
 
 
+_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~:/@%+-]*(\{version\}[A-Za-z0-9._~:/@%+-]*)*")
+
+
+def apt_repository(node: Node) -> str:
+    """An apt repository URL (http or https) ending in `/`; `{version}` is the only placeholder."""
+    value = text(node, "a URL like https://pkgs.k8s.io/core:/stable:/v{version}/deb/")
+    if not _URL.fullmatch(value):
+        raise Invalid(f"`{short(value)}` is not an http(s) URL of letters, digits and /._~:@%+-",
+                      "write e.g. https://pkgs.k8s.io/core:/stable:/v{version}/deb/ ({version} is kubernetes.version)")
+    if not value.endswith("/"):
+        raise Invalid(f"`{short(value)}` does not end with /", "end the repository URL with /, as apt expects")
+    return value
+
+
 def kubernetes_version(node: Node) -> str:
     """A Kubernetes minor version such as "1.34", at least 1.27."""
     value = text(node, 'a version like "1.34"')
