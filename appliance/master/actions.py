@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from appliance.kube.kubeconfig import laptop_kubeconfig
 from appliance.master.kube_access import KubeNotReady, admin_conf, open_kube
-from appliance.master.kubeconfig import laptop_kubeconfig
 from appliance.master.views import LiveFacts, NodeView, node_views
 from foundation import registry
 from foundation.config.model import Config
@@ -199,4 +199,4 @@ class MasterActions:
         uplink = self.uplink_address()
         own = {str(self.config.network.master_address), uplink}
         host = host_hint if host_hint in own else (uplink or str(self.config.network.master_address))
-        return laptop_kubeconfig(text, server=f"https://{host}:6443", cluster_name=self.config.cluster.name)
+        return laptop_kubeconfig(text, f"https://{host}:6443", self.config.cluster.name, str(path)).encode()

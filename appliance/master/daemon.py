@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib
 import logging
 import signal
 import sqlite3
@@ -62,15 +61,17 @@ RUNNER_STOP_TIMEOUT = 60.0
 
 
 def make_runner(config: Config, state_dir: Path) -> Any | None:
-    """Provisioning's Runner with its default SSH connector, or None in a build without it."""
-    try:
-        module = importlib.import_module("provisioning.runner")
-    except ImportError:
-        log.warning("no provisioning runner in this build: approved nodes wait",
-                    extra={"event": "runner.missing"})
-        return None
-    factory = module.default_connector_factory(config, state_dir)
-    return module.Runner(config, state_dir, connect=factory, parallelism=config.provisioning.parallelism)
+    """Provisioning's Runner with its default SSH connector (the master's provisioning key and the
+    registry's host-key pinning) and the Kubernetes adapter from STATE_DIR's admin.conf."""
+    from appliance.kube import KubeClient
+    from provisioning.node_access import ssh_factory
+    from provisioning.runner import Runner
+
+    def kube() -> Any:  # KubeClient meets provisioning.kube_api.KubeApi (frozen records: Any for mypy)
+        return KubeClient.from_state_dir(state_dir)
+
+    return Runner(config, state_dir, connect=ssh_factory(config, state_dir),
+                  parallelism=config.provisioning.parallelism, kube=kube)
 
 
 class MasterDaemon:

@@ -1,14 +1,13 @@
 """Reaching Kubernetes from the master: the adapter (appliance.kube), opened from STATE_DIR.
 
-The adapter is `appliance.kube.KubeClient` (INTERFACES.md). It exists once
-the master was initialised (`STATE_DIR/kubernetes/admin.conf`); before that,
-and in a build without the adapter, every caller gets KubeNotReady with one
-line saying why, and the page shows that line instead of failing.
+The adapter is `appliance.kube.KubeClient` (INTERFACES.md). It can be made
+once the master was initialised (`STATE_DIR/kubernetes/admin.conf`); before
+that every caller gets KubeNotReady with the adapter's one line, and the
+page shows that line instead of failing.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,9 @@ def admin_conf(state_dir: Path) -> Path:
 
 def open_kube(state_dir: Path) -> Any:
     """A KubeClient for the cluster; KubeNotReady (one line) when there is none to be had."""
+    from appliance.kube import KubeClient
+
     try:
-        module = importlib.import_module("appliance.kube")
-    except ImportError:
-        raise KubeNotReady("the Kubernetes adapter (appliance.kube) is not part of this build; "
-                           "update the appliance") from None
-    try:
-        return module.KubeClient.from_state_dir(state_dir)
+        return KubeClient.from_state_dir(state_dir)
     except ApplianceError as error:
         raise KubeNotReady(str(error)) from None

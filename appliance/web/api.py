@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from appliance.master.actions import ProvisioningUnavailable
 from appliance.master.kube_access import KubeNotReady
@@ -34,6 +35,12 @@ def appliance_error(error: ApplianceError) -> tuple[Response, int]:
     else:
         status = 409
     return jsonify(error=str(error).splitlines()[0]), status
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error: HTTPException) -> tuple[Response, int]:
+    """404, 405, 413 … as JSON too."""
+    return jsonify(error=error.description or error.name), error.code or 500
 
 
 def _body() -> dict[str, Any]:

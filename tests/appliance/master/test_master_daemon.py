@@ -139,12 +139,16 @@ def test_master_serves_everything_follows_the_uplink_and_stops_cleanly(master: M
     assert master.curl(master.worker, "http://10.0.0.1:8081/api/v1/agent/config", "-o", "/dev/null",
                        "-w", "%{http_code}").stdout == "401"
     assert master.curl(master.home, "http://10.0.0.1:8081/api/v1/agent/config").returncode != 0
-    # A Pi asks for an address, announcing a hostile hostname; with approve: all it is approved.
+    # A Pi asks for an address, announcing a hostile hostname; with approve: all it is approved and
+    # its provisioning job starts at once (it fails here: this "Pi" runs no sshd), with one line.
     master.net.exec(master.worker, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
                     "-s", "/bin/true", "-x", f"hostname:{HOSTILE}", timeout=30)
-    wait_for(lambda: any(n["state"] == "approved" for n in master.api("/api/v1/nodes")["nodes"]), 10)  # type: ignore[index, union-attr]
+    wait_for(lambda: master.api("/api/v1/jobs/1").get("state") == "failed", 30, 0.2)
     node = next(n for n in master.api("/api/v1/nodes")["nodes"] if n["role"] == "worker")  # type: ignore[union-attr]
     assert node["name"] == "node-1" and node["hostname"] is None and node["pod_cidr"] == "10.244.1.0/24"
+    assert node["state"] == "failed"
+    job = master.api("/api/v1/jobs/1")
+    assert job["node"] == "node-1" and job["plan"] == "all" and "\n" not in str(job["error"]) and job["error"]
     metrics = master.curl(master.worker, "http://10.0.0.1:8080/metrics").stdout
     assert metrics == "" or "hostname_rejected" not in metrics  # metrics need a login too
     # The watchdog is fed while the loop runs.
@@ -167,6 +171,9 @@ def test_master_serves_everything_follows_the_uplink_and_stops_cleanly(master: M
 
 
 def test_a_restart_picks_everything_up_from_the_registry(master: Master) -> None:
+    config = yaml.safe_load(master.config.read_text())
+    config["provisioning"]["approve"] = "manual"
+    master.config.write_text(yaml.safe_dump(config))
     master.start()
     master.messages("READY=1")
     master.net.exec(master.worker, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
@@ -203,6 +210,7 @@ def test_a_bad_web_listen_is_one_line_and_exit_status(master: Master, tmp_path: 
 
 def test_the_cli_talks_to_the_running_daemon_over_its_local_socket(master: Master) -> None:
     from appliance.cli.daemon_client import DaemonClient, DaemonError, daemon_running
+    from foundation.errors import UsageError
 
     config = yaml.safe_load(master.config.read_text())
     config["provisioning"]["approve"] = "manual"
@@ -218,8 +226,10 @@ def test_the_cli_talks_to_the_running_daemon_over_its_local_socket(master: Maste
     assert client.nodes()[1].state == "discovered"  # manual: nobody approved it
     assert client.approve("node-1").state == "approved"
     assert client.approve("10.0.0.2").state == "approved"  # by address too; idempotent
-    with pytest.raises(DaemonError, match="provisioning runner is not running"):
+    with pytest.raises(UsageError, match="already has job 1"):  # the approval queued it at once
         client.reprovision("node-1")
+    wait_for(lambda: master.api("/api/v1/jobs/1").get("state") == "failed", 30, 0.2)  # no sshd here
+    assert client.reprovision("node-1") == 2
     with pytest.raises(DaemonError, match="Kubernetes adapter|admin.conf|not initialised|does not exist"):
         client.tokens()
     with pytest.raises(DaemonError, match="no node named 'node-9'"):

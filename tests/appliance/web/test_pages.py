@@ -135,7 +135,8 @@ def test_kubeconfig_names_an_address_the_home_network_reaches(admin: FlaskClient
     assert download.headers["Content-Disposition"] == 'attachment; filename="picluster.kubeconfig"'
     config = yaml.safe_load(download.data)
     assert config["clusters"][0]["cluster"] == {"server": "https://192.0.2.50:6443", "certificate-authority-data": "Q0E="}
-    assert config["users"][0]["user"]["client-key-data"] == "S0VZ" and config["current-context"] == "picluster"
+    assert config["users"][0]["user"]["client-key-data"] == "S0VZ"
+    assert config["current-context"] == "picluster-admin@picluster"
     on_lan = yaml.safe_load(admin.get("/api/v1/kubeconfig", headers={**BEARER, "Host": "10.0.0.1:8080"}).data)
     assert on_lan["clusters"][0]["cluster"]["server"] == "https://10.0.0.1:6443"
 
