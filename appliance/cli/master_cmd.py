@@ -31,8 +31,11 @@ def master() -> None:
               help="Durable state: the registry, leases, keys.")
 @click.option("--simulated-kubernetes", is_flag=True,
               help="Say on the page that Kubernetes is simulated (the lab sets this).")
+@click.option("--only", "only", default=None, metavar="dhcp,dns,nat,routes,api",
+              help="Run only these netd services (default: all in this build).")
 @click.option("--verbose", is_flag=True, help="Log every step (DEBUG).")
-def run_cmd(config_path: Path, state_dir: Path, simulated_kubernetes: bool, verbose: bool) -> None:
+def run_cmd(config_path: Path, state_dir: Path, simulated_kubernetes: bool, only: str | None,
+            verbose: bool) -> None:
     """netd, the provisioner, the agent API and the web page in one process, until SIGTERM.
 
     Logs one JSON object per line on stderr; under systemd (Type=notify) it sends READY=1 once
@@ -40,9 +43,11 @@ def run_cmd(config_path: Path, state_dir: Path, simulated_kubernetes: bool, verb
     """
     from appliance.master import logs
     from appliance.master.daemon import run
+    from netd.daemon import parse_only
 
+    parse_only(only)  # a bad --only fails before anything is loaded or bound
     logs.install(verbose)
-    run(config_path, state_dir, simulated_kubernetes=simulated_kubernetes)
+    run(config_path, state_dir, simulated_kubernetes=simulated_kubernetes, only=only)
 
 
 @master.command("unit")

@@ -78,12 +78,12 @@ class MasterDaemon:
     """The whole master, started and stopped as one."""
 
     def __init__(self, config: Config, state_dir: Path, *, notifier: Notifier | None = None,
-                 simulated_kubernetes: bool = False, runner: Any | None = None,
+                 simulated_kubernetes: bool = False, runner: Any | None = None, only: str | None = None,
                  make_runner: Callable[[Config, Path], Any | None] = make_runner) -> None:
         self.config = config
         self.state_dir = state_dir
         self.notifier = notifier or Notifier(None)
-        self.netd = NetdServices(config, state_dir)
+        self.netd = NetdServices(config, state_dir, only)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="master-registry")
         self._conn: sqlite3.Connection | None = None
         self.runner = runner if runner is not None else make_runner(config, state_dir)
@@ -313,14 +313,16 @@ class MasterDaemon:
         return groups
 
 
-async def serve(config: Config, state_dir: Path, *, simulated_kubernetes: bool = False) -> None:
+async def serve(config: Config, state_dir: Path, *, simulated_kubernetes: bool = False,
+                only: str | None = None) -> None:
     """Run the master until SIGTERM or SIGINT."""
     notifier = Notifier.from_environment()
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    daemon = MasterDaemon(config, state_dir, notifier=notifier, simulated_kubernetes=simulated_kubernetes)
+    daemon = MasterDaemon(config, state_dir, notifier=notifier, simulated_kubernetes=simulated_kubernetes,
+                          only=only)
     try:
         await daemon.start()
         await stopping.wait()
@@ -331,9 +333,10 @@ async def serve(config: Config, state_dir: Path, *, simulated_kubernetes: bool =
             loop.remove_signal_handler(signum)
 
 
-def run(config_path: Path, state_dir: Path, *, simulated_kubernetes: bool = False) -> None:
+def run(config_path: Path, state_dir: Path, *, simulated_kubernetes: bool = False,
+        only: str | None = None) -> None:
     """Load cluster.yaml and run the master in the foreground."""
     from foundation.config import load_config
 
     config = load_config(config_path)
-    asyncio.run(serve(config, state_dir, simulated_kubernetes=simulated_kubernetes))
+    asyncio.run(serve(config, state_dir, simulated_kubernetes=simulated_kubernetes, only=only))

@@ -58,7 +58,7 @@ from provisioning.payload import AGENT
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.root,
-    pytest.mark.skipif(not services.daemon_available(), reason="no `appliance netd run` yet"),
+    pytest.mark.skipif(not services.daemon_available(), reason="no `appliance master run` yet"),
 ]
 
 DOMAIN = "cluster.home"
