@@ -12,6 +12,7 @@ from appliance.master.policy import is_offline
 from foundation import registry
 from foundation.config.model import Config
 from foundation.registry import LeaseState, NodeRole, NodeRow, NodeState
+from hardware.models import MalformedMac, mac_vendor
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class NodeView:
     """Bytes it and its pods sent through the master to the uplink."""
     bytes_in: int
     """Bytes the uplink sent back to it and its pods."""
+    vendor: str | None = None
+    """The board maker its MAC prefix names (a Raspberry Pi company), None for other makers."""
     agent_errors: tuple[str, ...] = ()
     """Problems its agent reported last."""
     kube_reason: str | None = None
@@ -121,7 +124,17 @@ def node_view(node: NodeRow, *, lease_active: bool, has_agent: bool, facts: Live
         bytes_out=0 if master else _traffic(facts.traffic_out, node.address, node.pod_cidr),
         bytes_in=0 if master else _traffic(facts.traffic_in, node.address, node.pod_cidr),
         agent_errors=agent.errors if agent else (), kube_reason=kube.reason if kube else None,
+        vendor=_vendor(node.mac),
     )  # fmt: skip
+
+
+def _vendor(mac: str | None) -> str | None:
+    if mac is None:
+        return None
+    try:
+        return mac_vendor(mac)
+    except MalformedMac:
+        return None
 
 
 def active_lease_nodes(conn: sqlite3.Connection, now: float) -> set[str]:

@@ -8,11 +8,20 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from appliance.master.views import summary
+from appliance.web.qr import qr_data_uri
 from appliance.web.registry_access import get_actions, get_registry
 from foundation import registry
 from foundation.errors import ApplianceError
 
 bp = Blueprint("overview", __name__)
+
+
+def phone_url(uplink: str | None, listen: tuple[str, ...], current: str) -> str:
+    """The page's address on the home network (the uplink), for a phone to scan; else the current one."""
+    ports = [entry.rpartition(":")[2] for entry in listen if entry.startswith("uplink:")]
+    if uplink and ports:
+        return f"http://{uplink}:{ports[0]}/"
+    return current
 
 
 @bp.get("/")
@@ -23,8 +32,10 @@ def index() -> str:
     views = actions.nodes(conn)
     now = time.time()
     leases = [lease for lease in registry.list_leases(conn, active_only=True) if lease.expires > now]
+    page_url = phone_url(actions.uplink_address(), actions.config.web.listen, request.host_url)
     return render_template(
         "overview.html", counts=summary(views), uplink=actions.uplink_address(), leases=len(leases),
+        page_url=page_url, page_qr=qr_data_uri(page_url),
         events=registry.latest_events(conn, 15), nodes=views,
         kube_error=actions.facts.kube_error,
     )  # fmt: skip

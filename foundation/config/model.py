@@ -70,6 +70,8 @@ class KubernetesSection:
     """Extra names in the API server certificate."""
     token_ttl: int = 7200
     """Default TTL of join tokens made on the web page (seconds here; written like `2h` in the file)."""
+    api_on_uplink: bool = True
+    """The API server (6443, client certificates) answers kubectl on the uplink's address, for the page's laptop kubeconfig; false keeps it LAN-only."""
     apt_repository: str = "https://pkgs.k8s.io/core:/stable:/v{version}/deb/"
     """Where nodes get kubeadm, kubelet and kubectl: an apt repository URL; `{version}` stands for `version`."""
 

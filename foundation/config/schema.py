@@ -90,6 +90,7 @@ def build_schema(base_dir: Path) -> Section:
                                    "list of DNS names or addresses",
                                    "[kubernetes.DOMAIN]"),
             "token_ttl": Key(values.token_ttl, "duration, 1m to 24h", "2h"),
+            "api_on_uplink": Key(values.boolean, "true | false"),
             "apt_repository": Key(values.apt_repository, "http(s) URL, `{version}` allowed"),
         }),
         "nodes": Entries(Section(model.NodeReservation, {

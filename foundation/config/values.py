@@ -253,6 +253,14 @@ def token_ttl(node: Node) -> int:
     return total
 
 
+def boolean(node: Node) -> bool:
+    """`true` or `false` (YAML's yes/no/on/off are refused: `country: NO` taught us to be plain)."""
+    value = text(node, "true or false")
+    if value not in ("true", "false"):
+        raise Invalid(f"`{short(value)}` is not true or false", "write true or false")
+    return value == "true"
+
+
 def duration(low: int, high: int) -> Callable[[Node], int]:
     """A duration like `90s`, `30m`, `2h` or `7d`, from `low` to `high` seconds, in seconds."""
 

@@ -16,10 +16,11 @@ What it does:
   chain is final, so this guard holds whatever other tables accept. Our
   chain's policy stays accept so forwarding inside the cluster (LAN, pods)
   is not our business here.
-- input: the master's own services (agent API 8081, DNS 53, SSH 22, the
-  Kubernetes API 6443, anything started later) are for the LAN. From the
-  uplink only replies, DHCP client replies, ICMP echo and the web page on
-  exactly the addresses `web.listen` names get in; the rest is dropped.
+- input: the master's own services (agent API 8081, DNS 53, SSH 22,
+  anything started later) are for the LAN. From the uplink only replies,
+  DHCP client replies, ICMP echo, the web page on exactly the addresses
+  `web.listen` names, and (with `kubernetes.api_on_uplink`) the Kubernetes
+  API on the uplink's own address get in; the rest is dropped.
   A home network that routes the LAN subnet via the master reaches the
   master's LAN address through the uplink too, so this matches on the
   interface a packet came in on, not on the address it was sent to.
@@ -110,6 +111,7 @@ def render_ruleset(
     lan_subnet: IPv4Network,
     pod_cidr: IPv4Network,
     web: tuple[WebListen, ...] = (),
+    kube_api_port: int | None = None,
 ) -> str:
     """The complete nft script for netd's table (feed it to `nft -f`)."""
     lan = _ifname(lan_interface, "lan_interface")
@@ -123,6 +125,9 @@ def render_ruleset(
     state = f"index {uplink.index}" if uplink.index is not None else "absent"
     page = [f'\t\tiifname "{up}" ip daddr {address} tcp dport {port} accept comment "web.listen"'
             for address, port in web_targets(web, uplink)]
+    if kube_api_port is not None:  # kubectl on a laptop at home (client certificates guard the API)
+        page += [f'\t\tiifname "{up}" ip daddr {interface.ip} tcp dport {kube_api_port} accept '
+                 f'comment "kubernetes.api_on_uplink"' for interface in uplink.addresses]
     counted = [line for name in TRAFFIC_SETS for line in (
         f"\tset {name} {{", f"\t\ttype ipv4_addr; size {TRAFFIC_SET_SIZE}; flags dynamic; counter;", "\t}")]
     return "\n".join(

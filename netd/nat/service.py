@@ -32,6 +32,9 @@ from netd.service import NetdContext, Service
 
 log = logging.getLogger(__name__)
 
+KUBE_API_PORT = 6443
+"""The Kubernetes API server's port (kubeadm's default)."""
+
 class NatService:
     """Keeps netd's nftables table applied for the current uplink."""
 
@@ -58,6 +61,7 @@ class NatService:
             lan_subnet=network.subnet,
             pod_cidr=self._ctx.config.kubernetes.pod_cidr,
             web=parse_web_listen(self._ctx.config.web.listen),
+            kube_api_port=KUBE_API_PORT if self._ctx.config.kubernetes.api_on_uplink else None,
         )
 
     async def start(self) -> None:

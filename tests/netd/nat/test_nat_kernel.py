@@ -199,8 +199,12 @@ def test_from_the_uplink_only_the_page_on_web_listen_addresses_answers(topo: Top
     assert reachable(topo, topo.internet, "10.0.0.1", 8080)
     assert reachable(topo, topo.internet, "203.0.113.2", 8080)
     for address in ("10.0.0.1", "203.0.113.2"):
-        for port in (8081, 22, 6443):
+        for port in (8081, 22):
             assert not reachable(topo, topo.internet, address, port), (address, port)
+    # The Kubernetes API answers kubectl on the uplink's own address (kubernetes.api_on_uplink, on by
+    # default, for the page's laptop kubeconfig), never on the LAN address.
+    assert reachable(topo, topo.internet, "203.0.113.2", 6443)
+    assert not reachable(topo, topo.internet, "10.0.0.1", 6443)
     dns = topo.net.exec(topo.internet, "dig", "+time=1", "+tries=1", "@10.0.0.1", "master.cluster.home",
                         check=False)
     assert "connection timed out" in dns.stdout or "no servers could be reached" in dns.stdout

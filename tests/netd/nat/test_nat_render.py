@@ -60,6 +60,13 @@ def test_input_from_the_uplink_admits_only_replies_dhcp_ping_and_the_page_where_
     assert '"eth0"' not in "\n".join(input_rules(text))
 
 
+def test_the_kubernetes_api_on_the_uplink_only_when_asked_and_only_on_its_own_address() -> None:
+    assert "6443" not in render()
+    rules = input_rules(render(kube_api_port=6443))
+    assert 'iifname "wlan0" ip daddr 192.0.2.5 tcp dport 6443 accept comment "kubernetes.api_on_uplink"' in rules
+    assert rules.index('iifname "wlan0" ip daddr 192.0.2.5 tcp dport 6443 accept comment "kubernetes.api_on_uplink"') < len(rules) - 1
+
+
 def test_the_page_follows_the_uplink_address_and_drops_it_while_there_is_none() -> None:
     listen = parse_web_listen(("uplink:8080",))
     assert listen == (WebListen(None, 8080),)
