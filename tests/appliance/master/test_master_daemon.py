@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,42 @@ def test_the_cli_talks_to_the_running_daemon_over_its_local_socket(master: Maste
     assert [view.name for view in client.nodes()] == ["master"]
     assert master.terminate() == 0
     assert not daemon_running(master.state)
+
+
+def test_restart_mid_provisioning_resumes_the_jobs_nothing_is_lost(master: Master) -> None:
+    import time as clock
+    from ipaddress import IPv4Address
+
+    from appliance.cli.daemon_client import DaemonClient
+    from foundation import registry
+    from foundation.records import LeaseChange, LeaseEvent
+
+    config = yaml.safe_load(master.config.read_text())
+    config["provisioning"].update(approve="manual", parallelism=1)  # one job at a time: the second waits
+    master.config.write_text(yaml.safe_dump(config))
+    master.start()
+    master.messages("READY=1")
+    master.net.exec(master.worker, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
+                    "-s", "/bin/true", timeout=30)
+    conn = registry.open_registry(master.state)
+    registry.record_lease_event(conn, LeaseEvent(  # a second Pi whose lease the registry already holds
+        change=LeaseChange.GRANTED, address=IPv4Address("10.0.0.77"), mac="dc:a6:32:00:00:77", client_id=None,
+        node_name="node-2", hostname=None, expires=clock.time() + 600),
+        pod_cidr=IPv4Network("10.244.0.0/16"), node_cidr_mask=24, now=clock.time())
+    client = DaemonClient(master.state)
+    wait_for(lambda: len(client.nodes()) == 3, 10)
+    client.approve("node-1")
+    client.approve("node-2")  # queued behind node-1's job
+    wait_for(lambda: registry.require_job(conn, 1).state.value == "running", 10, 0.05)
+    assert registry.require_job(conn, 2).state.value == "queued"
+    assert master.terminate() == 0  # mid-provisioning
+    first, second = registry.require_job(conn, 1), registry.require_job(conn, 2)
+    assert first.state.value in ("failed", "interrupted")  # it finished its current step
+    assert second.state.value == "interrupted"
+    master.start()
+    master.messages("READY=1")
+    # The interrupted job is taken up again, as a new job of the same plan for the same node.
+    wait_for(lambda: any(job.node == "node-2" and job.id > 2 for job in registry.list_jobs(conn)), 10, 0.1)
+    resumed = next(job for job in registry.list_jobs(conn) if job.node == "node-2" and job.id > 2)
+    assert resumed.plan == second.plan == "all"
+    assert master.terminate() == 0
