@@ -7,6 +7,7 @@ the SVG's own styling never runs inside the page.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 
 import qrcode
@@ -25,6 +26,8 @@ def qr_svg(text: str) -> bytes:
     return out.getvalue()
 
 
+@functools.lru_cache(maxsize=64)
 def qr_data_uri(text: str) -> str:
-    """The QR code of `text` as a `data:image/svg+xml;base64,…` URI."""
+    """The QR code of `text` as a `data:image/svg+xml;base64,…` URI (cached: the overview shows the
+    same address on every load, and making a code costs milliseconds of pure Python)."""
     return "data:image/svg+xml;base64," + base64.b64encode(qr_svg(text)).decode("ascii")
