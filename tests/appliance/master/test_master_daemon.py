@@ -169,3 +169,30 @@ def test_restart_mid_provisioning_resumes_the_jobs_nothing_is_lost(master: Maste
     resumed = next(job for job in registry.list_jobs(conn) if job.node == "node-2" and job.id > 2)
     assert resumed.plan == second.plan == "all"
     assert master.terminate() == 0
+
+
+def test_the_forget_schedule_frees_long_lapsed_never_approved_nodes(master: Master) -> None:
+    import time as clock
+    from ipaddress import IPv4Address
+
+    from foundation import registry
+    from foundation.records import LeaseChange, LeaseEvent
+
+    master.state.mkdir()
+    conn = registry.open_registry(master.state)
+    two_days_ago = clock.time() - 2 * 86400
+    for n, change in ((5, LeaseChange.EXPIRED), (6, LeaseChange.GRANTED)):
+        registry.record_lease_event(conn, LeaseEvent(  # a phone long gone, and a Pi still holding its lease
+            change=change, address=IPv4Address(f"10.0.0.{n}"), mac=f"02:00:00:00:00:{n:02x}", client_id=None,
+            node_name=f"node-{n}", hostname=None, expires=0 if change is LeaseChange.EXPIRED else clock.time() + 600),
+            pod_cidr=IPv4Network("10.244.0.0/16"), node_cidr_mask=24, now=two_days_ago)
+    config = yaml.safe_load(master.config.read_text())
+    config["provisioning"].update(approve="manual", forget_after="1d")
+    master.config.write_text(yaml.safe_dump(config))
+    master.start()
+    master.messages("READY=1")
+    wait_for(lambda: registry.get_node(conn, "node-5") is None, 10, 0.1)
+    assert registry.get_node(conn, "node-6") is not None  # its lease is active: kept
+    forgotten = [e for e in master.events() if e["event"] == "node.forgotten"]
+    assert forgotten and forgotten[0]["node"] == "node-5" and forgotten[0]["by"] == "schedule"
+    assert master.terminate() == 0
