@@ -181,7 +181,7 @@ def test_the_forget_schedule_frees_long_lapsed_never_approved_nodes(master: Mast
     master.state.mkdir()
     conn = registry.open_registry(master.state)
     two_days_ago = clock.time() - 2 * 86400
-    for n, change in ((5, LeaseChange.EXPIRED), (6, LeaseChange.GRANTED)):
+    for n, change in ((5, LeaseChange.GRANTED), (5, LeaseChange.EXPIRED), (6, LeaseChange.GRANTED)):
         registry.record_lease_event(conn, LeaseEvent(  # a phone long gone, and a Pi still holding its lease
             change=change, address=IPv4Address(f"10.0.0.{n}"), mac=f"02:00:00:00:00:{n:02x}", client_id=None,
             node_name=f"node-{n}", hostname=None, expires=0 if change is LeaseChange.EXPIRED else clock.time() + 600),
@@ -189,6 +189,7 @@ def test_the_forget_schedule_frees_long_lapsed_never_approved_nodes(master: Mast
     config = yaml.safe_load(master.config.read_text())
     config["provisioning"].update(approve="manual", forget_after="1d")
     master.config.write_text(yaml.safe_dump(config))
+    assert registry.get_node(conn, "node-5") is not None
     master.start()
     master.messages("READY=1")
     wait_for(lambda: registry.get_node(conn, "node-5") is None, 10, 0.1)
