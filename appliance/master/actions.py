@@ -85,6 +85,8 @@ class MasterActions:
     """The uplink's current address (for the laptop's kubeconfig)."""
     open_kube: Callable[[Path], Any] = open_kube
     """Opens the Kubernetes adapter (KubeNotReady when there is none)."""
+    master_initialised: Callable[[], bool] = lambda: True
+    """Whether the master's Kubernetes is up (a worker's job is queued only then: it joins)."""
     clock: Callable[[], float] = time.time
     """Unix time."""
 
@@ -112,10 +114,21 @@ class MasterActions:
         registry.approve_node(conn, name, now=self.clock())
         if before.state is NodeState.DISCOVERED:
             log.info("node approved", extra={"event": "node.approved", "node": name, "by": by})
-            if self.runner is not None:
-                job = self.runner.submit(name, "all")
-                log.info("job queued", extra={"event": "job.queued", "node": name, "job": job, "plan": "all"})
+            self.start_join(conn, name)
         return self.node(conn, name)
+
+    def start_join(self, conn: sqlite3.Connection, name: str) -> int | None:
+        """Queue the job that brings an approved worker to joined, once the master is initialised
+        and nothing else runs for it; the job id, or None when it has to wait."""
+        if self.runner is None or registry.active_jobs(conn, name):
+            return None
+        if not self.master_initialised():
+            log.info("approved node waits for the master's Kubernetes",
+                     extra={"event": "job.waiting", "node": name})
+            return None
+        job = self.runner.submit(name, "all")
+        log.info("job queued", extra={"event": "job.queued", "node": name, "job": job, "plan": "all"})
+        return job
 
     def _submit(self, name: str, plan: str, dry_run: bool = False) -> int:
         if self.runner is None:

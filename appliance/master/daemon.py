@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from appliance.master.actions import JobSubmitter, MasterActions
-from appliance.master.kube_access import KubeNotReady
+from appliance.master.kube_access import KubeNotReady, admin_conf
 from appliance.master.local_token import SOCKET_FILE, write_local_token
 from appliance.master.notify import Notifier, watchdog_interval
 from appliance.master.policy import ForgetCandidate, auto_approves, due_for_forgetting
@@ -89,7 +89,8 @@ class MasterDaemon:
         self.runner = runner if runner is not None else make_runner(config, state_dir)
         self._uplink_addresses: list[Any] = []
         self.actions = MasterActions(config=config, state_dir=state_dir, runner=self._submitter(),
-                                     uplink_address=self._uplink_text)
+                                     uplink_address=self._uplink_text,
+                                     master_initialised=lambda: admin_conf(state_dir).exists())
         self.app = create_app({
             "APPLIANCE_ACTIONS": self.actions, "LOCAL_TOKEN": write_local_token(state_dir),
             "SIMULATED": simulated_kubernetes, "METRICS": self.counters,
@@ -136,11 +137,13 @@ class MasterDaemon:
                                        groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR, name="netlink-web")
         self._watcher.start()
         queue = self.netd.ctx.bus.subscribe()
+        await self._db(self._initialise_master)
         await self._db(self._approve_waiting)  # nodes discovered while the daemon was down
         self._tasks = [
             asyncio.create_task(self._follow_nodes(queue), name="approval"),
             asyncio.create_task(self._every(FORGET_INTERVAL, self._forget_due), name="forget"),
             asyncio.create_task(self._every(FACTS_INTERVAL, self._refresh_facts), name="facts"),
+            asyncio.create_task(self._every(FACTS_INTERVAL, self._start_waiting_joins), name="joins"),
             asyncio.create_task(self._follow_uplink(), name="uplink"),
         ]
         interval = watchdog_interval()
@@ -205,6 +208,26 @@ class MasterDaemon:
             return
         if auto_approves(self.config.provisioning.approve, node.mac):
             self.actions.approve(conn, name, by=f"policy {self.config.provisioning.approve}")
+
+    def _initialise_master(self, conn: sqlite3.Connection) -> None:
+        """Boot the master, get a cluster: without admin.conf, queue the master's own plan (kubeadm init)."""
+        if self.runner is None or admin_conf(self.state_dir).exists():
+            return
+        master = next((n for n in registry.list_nodes(conn) if n.role is NodeRole.MASTER), None)
+        if master is None or registry.active_jobs(conn, master.name):
+            return  # an interrupted init is taken up again by the runner itself
+        job = self.runner.submit(master.name, "all")
+        log.info("the master initialises Kubernetes", extra={"event": "job.queued", "node": master.name,
+                                                             "job": job, "plan": "all"})
+
+    async def _start_waiting_joins(self) -> None:
+        if self.runner is not None and admin_conf(self.state_dir).exists():
+            await self._db(self._start_waiting_joins_now)
+
+    def _start_waiting_joins_now(self, conn: sqlite3.Connection) -> None:
+        for node in registry.list_nodes(conn):
+            if node.role is NodeRole.WORKER and node.state is NodeState.APPROVED:
+                self.actions.start_join(conn, node.name)
 
     def _approve_waiting(self, conn: sqlite3.Connection) -> None:
         if self.config.provisioning.approve == "manual":

@@ -85,6 +85,13 @@ class Master:
                               capture_output=True, text=True, timeout=15)
         return dict(json.loads(done.stdout))
 
+    def mark_master_initialised(self) -> None:
+        """What the master's init job leaves behind: STATE_DIR/kubernetes/admin.conf (here a file with no
+        cluster behind it: these tests have no Kubernetes; workers' jobs are queued once it exists)."""
+        path = self.state / "kubernetes" / "admin.conf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("# written by the test: this master has no Kubernetes\n")
+
     def terminate(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)

@@ -57,6 +57,7 @@ def page(master: Master, tmp_path: Path) -> Iterator[str]:
     """The master (approve: manual) and a forward from 127.0.0.1 to its page; yields the page's URL."""
     config = master.config.read_text().replace("approve: all", "approve: manual")
     master.config.write_text(config)
+    master.mark_master_initialised()  # so an approved node's job is queued at once
     master.start()
     master.messages("READY=1")
     port_file = tmp_path / "web.port"

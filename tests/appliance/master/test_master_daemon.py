@@ -31,16 +31,28 @@ def test_master_serves_everything_follows_the_uplink_and_stops_cleanly(master: M
     assert master.curl(master.worker, "http://10.0.0.1:8081/api/v1/agent/config", "-o", "/dev/null",
                        "-w", "%{http_code}").stdout == "401"
     assert master.curl(master.home, "http://10.0.0.1:8081/api/v1/agent/config").returncode != 0
-    # A Pi asks for an address, announcing a hostile hostname; with approve: all it is approved and
-    # its provisioning job starts at once (it fails here: this "Pi" runs no sshd), with one line.
+    # Booted without Kubernetes, the master queues its own plan (kubeadm init) at once; it fails
+    # here (no sshd on this "master"), with one line.
+    wait_for(lambda: master.api("/api/v1/jobs/1").get("state") == "failed", 30, 0.2)
+    init = master.api("/api/v1/jobs/1")
+    assert init["node"] == "master" and init["plan"] == "all" and init["error"] and "\n" not in str(init["error"])
+    # A Pi asks for an address, announcing a hostile hostname; with approve: all it is approved, and
+    # its job waits for the master's Kubernetes.
     master.net.exec(master.worker, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
                     "-s", "/bin/true", "-x", f"hostname:{HOSTILE}", timeout=30)
-    wait_for(lambda: master.api("/api/v1/jobs/1").get("state") == "failed", 30, 0.2)
+    wait_for(lambda: any(n["state"] == "approved" for n in master.api("/api/v1/nodes")["nodes"]), 10)  # type: ignore[union-attr]
     node = next(n for n in master.api("/api/v1/nodes")["nodes"] if n["role"] == "worker")  # type: ignore[union-attr]
     assert node["name"] == "node-1" and node["hostname"] is None and node["pod_cidr"] == "10.244.1.0/24"
+    wait_for(lambda: "job.waiting" in [e["event"] for e in master.events()], 5, 0.1)
+    assert "error" in master.api("/api/v1/jobs/2")  # none queued yet
+    # Once the master's Kubernetes is up, the waiting node's job is queued with no further step
+    # (and fails here: this "Pi" runs no sshd either).
+    master.mark_master_initialised()
+    wait_for(lambda: master.api("/api/v1/jobs/2").get("state") == "failed", 30, 0.2)
+    job = master.api("/api/v1/jobs/2")
+    assert job["node"] == "node-1" and job["plan"] == "all" and job["error"] and "\n" not in str(job["error"])
+    node = next(n for n in master.api("/api/v1/nodes")["nodes"] if n["role"] == "worker")  # type: ignore[union-attr]
     assert node["state"] == "failed"
-    job = master.api("/api/v1/jobs/1")
-    assert job["node"] == "node-1" and job["plan"] == "all" and "\n" not in str(job["error"]) and job["error"]
     metrics = master.curl(master.worker, "http://10.0.0.1:8080/metrics").stdout
     assert metrics == "" or "hostname_rejected" not in metrics  # metrics need a login too
     # The watchdog is fed while the loop runs.
@@ -66,6 +78,7 @@ def test_a_restart_picks_everything_up_from_the_registry(master: Master) -> None
     config = yaml.safe_load(master.config.read_text())
     config["provisioning"]["approve"] = "manual"
     master.config.write_text(yaml.safe_dump(config))
+    master.mark_master_initialised()  # no init job moving the master's state between the two looks
     master.start()
     master.messages("READY=1")
     master.net.exec(master.worker, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
@@ -118,10 +131,12 @@ def test_the_cli_talks_to_the_running_daemon_over_its_local_socket(master: Maste
     assert client.nodes()[1].state == "discovered"  # manual: nobody approved it
     assert client.approve("node-1").state == "approved"
     assert client.approve("10.0.0.2").state == "approved"  # by address too; idempotent
-    with pytest.raises(UsageError, match="already has job 1"):  # the approval queued it at once
+    master.mark_master_initialised()
+    wait_for(lambda: master.api("/api/v1/jobs/2").get("node") == "node-1", 10, 0.2)  # its join is queued
+    with pytest.raises(UsageError, match="already has job 2"):
         client.reprovision("node-1")
-    wait_for(lambda: master.api("/api/v1/jobs/1").get("state") == "failed", 30, 0.2)  # no sshd here
-    assert client.reprovision("node-1") == 2
+    wait_for(lambda: master.api("/api/v1/jobs/2").get("state") == "failed", 30, 0.2)  # no sshd here
+    assert client.reprovision("node-1") == 3
     with pytest.raises(DaemonError, match="Kubernetes adapter|admin.conf|not initialised|does not exist"):
         client.tokens()
     with pytest.raises(DaemonError, match="no node named 'node-9'"):
@@ -143,6 +158,7 @@ def test_restart_mid_provisioning_resumes_the_jobs_nothing_is_lost(master: Maste
     config = yaml.safe_load(master.config.read_text())
     config["provisioning"].update(approve="manual", parallelism=1)  # one job at a time: the second waits
     master.config.write_text(yaml.safe_dump(config))
+    master.mark_master_initialised()
     master.start()
     master.messages("READY=1")
     master.net.exec(master.worker, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
