@@ -22,7 +22,7 @@ from appliance.master.views import LiveFacts, NodeView, node_views
 from foundation import registry
 from foundation.config.model import Config
 from foundation.errors import ApplianceError, RegistryError, UsageError
-from foundation.registry import NodeState
+from foundation.registry import NodeRole, NodeState
 
 log = logging.getLogger("appliance.master")
 
@@ -143,8 +143,11 @@ class MasterActions:
     def reprovision(self, conn: sqlite3.Connection, ident: str) -> int:
         """Queue the reprovision plan (drain, reset, clean, provision, rejoin); return the job id."""
         name = self._name(conn, ident)
-        if registry.require_node(conn, name).state is NodeState.DISCOVERED:
+        node = registry.require_node(conn, name)
+        if node.state is NodeState.DISCOVERED:
             raise RegistryError(f"{name} was never approved; approve it first (it is then provisioned)")
+        if node.role is NodeRole.MASTER:  # resetting the master would end the cluster: run its plan again
+            return self._submit(name, "all")
         return self._submit(name, "reprovision")
 
     def provision(self, conn: sqlite3.Connection, idents: list[str], plan: str | None,
