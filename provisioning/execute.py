@@ -69,7 +69,7 @@ def write_private(path: Path, data: bytes) -> None:
 def describe(action: Action) -> str:
     """What the action does, as the log and --dry-run show it (no secrets: the Redactor runs after)."""
     if isinstance(action, Run):
-        return f"$ {action.command}"
+        return f"$ {action.shown or action.command}"
     if isinstance(action, Put):
         what = "secret, " if action.secret else ""
         return f"$ write {action.path} ({what}{len(action.data)} bytes, mode {action.mode:04o}, {action.owner})"

@@ -38,7 +38,7 @@ from provisioning.execute import Executor, admin_conf_path, describe
 from provisioning.facts import NodeFacts, read_facts
 from provisioning.kube_api import UNREACHABLE, ClusterNode, ClusterView, KubeFactory
 from provisioning.local import uplink_address
-from provisioning.operations.base import Context
+from provisioning.operations.base import Context, ProvisionError
 from provisioning.redact import Redactor, one_line
 
 ConnectorFactory = Callable[[NodeRow], Connector]
@@ -296,7 +296,17 @@ class _Job:
                 self.step = index
                 executor.step = step.name
                 self.progress("running", step.name)
-                change = step.operation(self.context(node, facts, step))
+                try:
+                    change = step.operation(self.context(node, facts, step))
+                except ProvisionError as error:
+                    if not dry:
+                        raise
+                    # A dry run changes nothing, so a step whose prerequisite an earlier
+                    # step would install cannot be planned; say so and go on.
+                    self.log.info(f"[{index + 1}/{len(self.steps)}] {step.name}: cannot be planned before "
+                                  f"the steps above ran ({error})")
+                    commands.append(f"# {step.name}: decided after the steps above ran")
+                    continue
                 mark = "changed" if change.changed else "ok"
                 self.log.info(f"[{index + 1}/{len(self.steps)}] {step.name}: {mark} — {change.reason}")
                 if dry:

@@ -67,6 +67,13 @@ def _register_groups() -> None:
 
     cli.add_command(netd_cmd.netd)
 
+    from appliance.cli import kubeconfig_cmd, nodes_cmd, provision_cmd, tokens_cmd
+
+    cli.add_command(provision_cmd.provision)
+    cli.add_command(nodes_cmd.nodes)
+    cli.add_command(tokens_cmd.tokens)
+    cli.add_command(kubeconfig_cmd.kubeconfig)
+
 
 _register_groups()
 

@@ -33,7 +33,8 @@ def unpack_actions(payload: Payload, sha256: str) -> tuple[Put, Run]:
         f"rm -rf {q(home + '.old')} && {{ [ ! -e {q(home)} ] || mv {q(home)} {q(home + '.old')}; }} && "
         f"mv {q(home + '.new')} {q(home)} && rm -rf {q(home + '.old')} {q(archive)}"
     )
-    return Put(archive, payload.tar(), mode=0o600), Run(script)
+    shown = f"unpack the {payload.name} payload ({sha256[:12]}) into {home} after an import check"
+    return Put(archive, payload.tar(), mode=0o600), Run(script, shown=shown)
 
 
 def unit_text(master_address: str) -> str:

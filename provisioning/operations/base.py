@@ -40,6 +40,8 @@ class Run:
     """Strings in it that must never be logged."""
     changes: bool = True
     """False for a read-only command."""
+    shown: str | None = None
+    """A short description the log shows instead of a long command line."""
 
 
 @dataclass(frozen=True)

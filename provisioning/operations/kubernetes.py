@@ -9,13 +9,11 @@ from provisioning import paths
 from provisioning.connector import CommandResult
 from provisioning.facts.packages import minor_of, upstream_version
 from provisioning.operations.agent import unpack_actions
-from provisioning.operations.base import Action, Change, Context, ProvisionError, Run, Verify, ok
+from provisioning.operations.base import Action, Change, Context, ProvisionError, Put, Run, Verify, ok
 from provisioning.operations.runtime import apt_install
 from provisioning.payload import DOCTOR
 
 KUBE_PACKAGES = ("kubelet", "kubeadm", "kubectl")
-DEFAULT_APT_REPOSITORY = "https://pkgs.k8s.io/core:/stable:/v{version}/deb/"
-"""pkgs.k8s.io: one repository per minor version (reference/kubeadm.md §6)."""
 
 
 def doctor_judge(node: str) -> object:
@@ -50,7 +48,7 @@ def doctor(ctx: Context) -> Change:
 
 def repository_url(ctx: Context) -> str:
     """The configured repository for the configured minor version."""
-    template = getattr(ctx.config.kubernetes, "apt_repository", DEFAULT_APT_REPOSITORY)
+    template = ctx.config.kubernetes.apt_repository
     return template.format(version=ctx.config.kubernetes.version)
 
 
@@ -70,10 +68,8 @@ def apt_source(ctx: Context) -> Change:
     fetch = (f"mkdir -p -m 755 {shlex.quote(paths.K8S_KEYRING.rsplit('/', 1)[0])} && "
              f"curl -fsSL --retry 3 {shlex.quote(key_url)} | gpg --dearmor --yes -o {shlex.quote(paths.K8S_KEYRING)} "
              f"&& chmod 644 {shlex.quote(paths.K8S_KEYRING)}")
-    write = (f"printf '%s' {shlex.quote(wanted)} > {shlex.quote(paths.K8S_SOURCES)}.new && "
-             f"mv {shlex.quote(paths.K8S_SOURCES)}.new {shlex.quote(paths.K8S_SOURCES)}")
     return Change(f"apt source and signing key for Kubernetes {ctx.config.kubernetes.version} ({url})",
-                  (Run(fetch, timeout=120), Run(write)))
+                  (Run(fetch, timeout=120), Put(paths.K8S_SOURCES, wanted.encode())))
 
 
 def kube_packages(ctx: Context) -> Change:
