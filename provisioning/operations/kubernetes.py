@@ -9,7 +9,16 @@ from provisioning import paths
 from provisioning.connector import CommandResult
 from provisioning.facts.packages import minor_of, upstream_version
 from provisioning.operations.agent import unpack_actions
-from provisioning.operations.base import Action, Change, Context, ProvisionError, Put, Run, Verify, ok
+from provisioning.operations.base import (
+    Action,
+    Change,
+    Context,
+    ProvisionError,
+    Put,
+    Run,
+    Verify,
+    ok,
+)
 from provisioning.operations.runtime import apt_install
 from provisioning.payload import DOCTOR
 
