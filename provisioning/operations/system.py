@@ -6,7 +6,13 @@ import re
 import shlex
 
 from hardware import boot, swap
-from hardware.cmdline import CGROUP_ARGS, BootFileError, choose_boot_file, has_memory_cgroup_args
+from hardware.cmdline import (
+    CGROUP_ARGS,
+    BootFileError,
+    choose_boot_file,
+    has_memory_cgroup_args,
+    split_args,
+)
 from hardware.doctor.checks import check_arch
 from hardware.doctor.snapshot import Reading, Snapshot
 from provisioning import paths
@@ -82,7 +88,10 @@ def reboot(ctx: Context) -> Change:
     text = system.boot_files.get(path) or ""
     if not has_memory_cgroup_args(text):
         raise ProvisionError(f"{ctx.node}: {path} still lacks {' '.join(CGROUP_ARGS)}; the boot step did not run")
-    if has_memory_cgroup_args(system.proc_cmdline):
+    # The running kernel was booted with them (the Pi firmware puts the device tree's
+    # cgroup_disable=memory first, so only their presence is checked): rebooting again won't help.
+    running = split_args(system.proc_cmdline)
+    if all(arg in running for arg in CGROUP_ARGS):
         raise ProvisionError(
             f"{ctx.node}: rebooted with {' '.join(CGROUP_ARGS)} but the memory cgroup is still off; "
             "check /proc/cmdline for a later cgroup_disable=memory and this board's firmware")
