@@ -40,10 +40,12 @@ PACKAGES: tuple[str, ...] = (
     "dhcpcd5", "udhcpc", "isc-dhcp-client", "busybox", "cloud-init", "sudo", "procps",
     "iputils-ping", "curl", "dnsutils", "containernetworking-plugins", "python3-yaml",
     "python3-pyroute2", "ca-certificates", "kmod", "netbase", "mount", "locales",
+    # the install steps of pkgs.k8s.io (curl Release.key | gpg --dearmor) and the Kubernetes fake's PKI
+    "gpg", "python3-cryptography",
 )
-"""What a node needs: sshd, real DHCP clients, busybox (its init), cloud-init, CNI plugins."""
+"""What a node needs: sshd, real DHCP clients, busybox (its init), cloud-init, CNI plugins, gpg."""
 
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 """Bump when the customize hooks below change, so the cache key changes with them."""
 
 # Run inside the new root after the packages are installed (mmdebstrap passes it as $1).

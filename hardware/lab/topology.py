@@ -73,8 +73,11 @@ INTERNET_NAMES: tuple[tuple[str, IPv4Address], ...] = (
     ("example.com", INTERNET_HTTP),
     ("mirror.example.net", INTERNET_HTTP),
     ("dns.example.net", INTERNET_DNS),
+    ("pkgs.k8s.example.net", INTERNET_HTTP),
+    ("deb.example.net", INTERNET_HTTP),
 )
-"""Names the internet's DNS server knows (reserved example names only)."""
+"""Names the internet's DNS server knows (reserved example names only); pkgs.k8s.example.net and
+deb.example.net serve the Kubernetes fake's apt repositories (hardware/lab/kubefake)."""
 
 
 @dataclass(frozen=True)
