@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from appliance.errors import ApplianceError
+from foundation.errors import ApplianceError
 from hardware.lab import topology as t
 
 UDHCPC_HOOK = """#!/bin/sh

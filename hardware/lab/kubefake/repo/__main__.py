@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from appliance.errors import ApplianceError
+from foundation.errors import ApplianceError
 
 from .build import CACHE_DIR, build_repository
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
 
 from .gpgkey import LabKey
 

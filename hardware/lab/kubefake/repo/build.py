@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
 
 from . import debian, debs
 from .aptrepo import write_indexes

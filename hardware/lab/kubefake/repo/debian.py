@@ -11,7 +11,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
 
 WANTED = ("containerd", "runc", "containernetworking-plugins")
 """What the provisioning plans install from Debian besides the Kubernetes packages."""

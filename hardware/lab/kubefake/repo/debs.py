@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
 
 FAKE_DIR = Path(__file__).resolve().parents[1]
 """The fake's source package (hardware/lab/kubefake)."""

@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.errors import EnvironmentProblem
+from foundation.errors import EnvironmentProblem
 
 USER_ID = "Appliance lab package signing (simulated pkgs.k8s.io) <pkgs@k8s.example.net>"
 """The key's user id."""
