@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -40,6 +41,9 @@ from provisioning.kube_api import UNREACHABLE, ClusterNode, ClusterView, KubeFac
 from provisioning.local import uplink_address
 from provisioning.operations.base import Context, ProvisionError
 from provisioning.redact import Redactor, one_line
+
+DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+"""What a node name must be: it becomes the hostname and the Kubernetes node name."""
 
 ConnectorFactory = Callable[[NodeRow], Connector]
 """Makes the connection to a node (the SSH connector with the registry's pinning, by default)."""
@@ -133,6 +137,11 @@ class Runner:
             if row is None:
                 registry.require_node(conn, node)  # raises the registry's one-line "no node named" error
                 raise AssertionError
+            if not DNS_LABEL.fullmatch(row.name):
+                # Names come from DHCP's pattern or cluster.yaml, both checked; a row written
+                # some other way must not become a hostname or a Kubernetes node name.
+                raise UsageError(f"node name {row.name[:64]!r} is not a DNS label; rename it in cluster.yaml "
+                                 "(nodes:) or forget it")
             plans.steps_for(plan, row.role.value)  # refuses a plan that does not fit the role
             if row.state is NodeState.DISCOVERED and not dry_run:
                 raise UsageError(f"{row.name} is discovered but not approved; approve it first: "

@@ -23,7 +23,7 @@ def apt_install(packages: tuple[str, ...] | list[str], *, update: bool = True, e
     names = " ".join(shlex.quote(name) for name in packages)
     refresh = "apt-get -q update && " if update else ""
     return Run(f"export DEBIAN_FRONTEND=noninteractive; {refresh}apt-get -q -y -o DPkg::Lock::Timeout=300 "
-               f"install --no-install-recommends {extra}{names}", timeout=APT_TIMEOUT)
+               f"-o Dpkg::Use-Pty=0 install --no-install-recommends {extra}{names}", timeout=APT_TIMEOUT)
 
 
 def base_packages(ctx: Context) -> Change:

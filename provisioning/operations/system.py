@@ -48,13 +48,15 @@ def hostname(ctx: Context) -> Change:
     """The node's hostname is its name (the same as its Kubernetes node name and its DNS name)."""
     system = ctx.facts.system
     actions: list[Put | Run] = []
+    # The running name first: sudo looks the current name up in /etc/hosts and warns when
+    # the file already names the new one.
+    if system.hostname != ctx.node:
+        actions.append(Run(f"hostname {shlex.quote(ctx.node)}"))
     if (system.etc_hostname or "").strip() != ctx.node:
         actions.append(Put("/etc/hostname", f"{ctx.node}\n".encode()))
     hosts = hosts_text(system.etc_hosts, ctx.node)
     if hosts != system.etc_hosts:
         actions.append(Put("/etc/hosts", hosts.encode()))
-    if system.hostname != ctx.node:
-        actions.append(Run(f"hostname {shlex.quote(ctx.node)}"))
     if not actions:
         return ok(f"hostname is {ctx.node}")
     return Change(f"hostname {system.hostname or '(none)'} → {ctx.node}", tuple(actions))
