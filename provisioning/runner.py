@@ -135,8 +135,8 @@ class Runner:
         try:
             row = registry.find_node(conn, node)
             if row is None:
-                registry.require_node(conn, node)  # raises the registry's one-line "no node named" error
-                raise AssertionError
+                raise UsageError(f"no node named {node[:64]!r} (nor with that MAC or address); "
+                                 "see: appliance nodes list")
             if not DNS_LABEL.fullmatch(row.name):
                 # Names come from DHCP's pattern or cluster.yaml, both checked; a row written
                 # some other way must not become a hostname or a Kubernetes node name.

@@ -118,8 +118,8 @@ class DirectClient:
     def _find(self, conn: Any, ident: str) -> NodeRow:
         node = registry.find_node(conn, ident)
         if node is None:
-            registry.require_node(conn, ident)  # its one-line "no node named …" error
-        assert node is not None
+            raise UsageError(f"no node named {ident[:64]!r} (nor with that MAC or address); "
+                             "see: appliance nodes list")
         return node
 
     def kube(self) -> KubeClient:
