@@ -112,9 +112,11 @@ class Executor:
     reconnect: Callable[[], None]
     """Drops the node connection (after a reboot a new one is needed)."""
     clock: Callable[[], float] = time.time
-    """Unix time."""
+    """Unix time (for timestamps)."""
     sleep: Callable[[float], None] = time.sleep
     """Waiting between polls."""
+    monotonic: Callable[[], float] = time.monotonic
+    """For deadlines (the wall clock may be stepped, e.g. by NTP on a Pi that just booted)."""
     step: str = ""
     """The step running now (for error messages)."""
     commands: list[str] = field(default_factory=list)
@@ -172,9 +174,9 @@ class Executor:
         self.connector.run("nohup sh -c 'sleep 1; systemctl reboot || reboot' >/dev/null 2>&1 </dev/null &",
                            sudo=True, timeout=30)
         self.reconnect()
-        deadline = self.clock() + action.timeout
+        deadline = self.monotonic() + action.timeout
         last = "no answer yet"
-        while self.clock() < deadline:
+        while self.monotonic() < deadline:
             self.sleep(REBOOT_POLL)
             try:
                 if not self.connector.run(f"test -e {marker}", sudo=True, timeout=10).ok:
@@ -209,11 +211,11 @@ class Executor:
                               f"it expires by itself in {action.token_ttl / 60:.0f} minutes")
 
     def _wait_for_node(self, action: WaitForNode) -> None:
-        deadline = self.clock() + action.timeout
+        deadline = self.monotonic() + action.timeout
         while True:
             if any(node.name == action.node_name for node in self.api().list_nodes()):
                 return
-            if self.clock() >= deadline:
+            if self.monotonic() >= deadline:
                 raise ProvisionError(f"{self.node}: the API does not list it {action.timeout:.0f} s after the join; "
                                      "check its kubelet: journalctl -u kubelet on the node")
             self.sleep(REBOOT_POLL)

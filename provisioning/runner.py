@@ -262,6 +262,7 @@ class _Job:
         self.log = jobs.JobLog(conn, job_id, self.redact, runner.clock)
         self.changed = 0
         self.step = 0
+        self.skew: float | None = None
         self.steps: tuple[plans.Step, ...] = ()
 
     def progress(self, state: str, step_name: str) -> None:
@@ -297,7 +298,7 @@ class _Job:
             executor = Executor(node.name, job.id, connector, self.log, self.redact, self.conn,
                                 runner.state_dir, runner.kube, connector.close, runner.clock, runner.sleep)
             commands = executor.commands
-            facts = read_facts(connector)
+            facts = self.read(connector)
             self.log.command(f"? facts: {facts.system.pretty_os}, {facts.system.machine}")
             for index, step in enumerate(self.steps):
                 if runner._stop.is_set():
@@ -326,7 +327,7 @@ class _Job:
                 if change.changed:
                     self.changed += 1
                     if not dry:
-                        facts = read_facts(connector)
+                        facts = self.read(connector)
                 registry.record_step(self.conn, job.id, step=index + 1,
                                      step_name=self.steps[index + 1].name if index + 1 < len(self.steps) else None,
                                      changed=self.changed)
@@ -348,6 +349,16 @@ class _Job:
             if connector is not None:
                 connector.close()
 
+    def read(self, connector: Connector) -> NodeFacts:
+        """The node's facts, and how far its clock is from ours (the command's round trip included)."""
+        before = self.runner.clock()
+        facts = read_facts(connector)
+        after = self.runner.clock()
+        epoch = facts.system.epoch
+        # The node read its clock somewhere between before and after: the skew is at least this.
+        self.skew = None if epoch is None else max(0.0, epoch - after, before - epoch - 1)
+        return facts
+
     def context(self, node: NodeRow, facts: NodeFacts, step: plans.Step) -> Context:
         runner = self.runner
         admin = admin_conf_path(runner.state_dir)
@@ -363,6 +374,7 @@ class _Job:
             uplink_address=uplink_address(runner.config) if node.role is NodeRole.MASTER else None,
             admin_conf_sha256=hashlib.sha256(admin.read_bytes()).hexdigest() if admin.is_file() else None,
             credential_sha256=credential.credential_hash if credential else None,
+            clock_skew=self.skew,
         )
 
     def finish(self, state: JobState, error: str | None, node: NodeRow | None,

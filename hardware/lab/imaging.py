@@ -15,7 +15,7 @@ import shlex
 import subprocess
 
 from foundation.errors import EnvironmentProblem
-from hardware.lab import control
+from hardware.lab import control, topology
 from hardware.lab.kubefake.repo.build import CACHE_DIR, DEBIAN_HOST
 from hardware.lab.state import LabDirs
 
@@ -39,10 +39,16 @@ def seed_script(public_key: str, release_key: str, user: str = "pi") -> str:
 
 
 def seed_boards(dirs: LabDirs, boards: list[str], public_key: str) -> None:
-    """Seed each board (see the module docstring); EnvironmentProblem naming the board on failure."""
+    """Seed each board (see the module docstring); EnvironmentProblem naming the board on failure.
+
+    The master board gets no resolver by DHCP (it shares the daemon's namespace and runs no
+    DHCP client), so it is pointed at the master's own DNS server, as a real master's is."""
     release_key = (CACHE_DIR / "repo" / "Release.key").read_text()
-    script = seed_script(public_key.strip(), release_key)
+    plan = control.running_record(dirs).plan()
     for board in boards:
+        script = seed_script(public_key.strip(), release_key)
+        if board == topology.MASTER_BOARD:
+            script += f" && printf 'nameserver %s\\n' {plan.master_address.ip} > /etc/resolv.conf"
         done = subprocess.run(control.exec_command(dirs, board, ["sh", "-c", script]), capture_output=True,
                               text=True, timeout=60, check=False)
         if done.returncode != 0:

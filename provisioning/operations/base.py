@@ -193,6 +193,8 @@ class Context:
     """sha256 of the master's local copy of admin.conf, None when there is none."""
     credential_sha256: str | None = None
     """The registry's hash of this node's agent credential, None when none was issued."""
+    clock_skew: float | None = None
+    """Seconds between the node's clock and the master's when the facts were read (None: unknown)."""
 
     @property
     def master_address(self) -> str:

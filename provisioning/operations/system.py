@@ -125,7 +125,8 @@ def kernel_modules(ctx: Context) -> Change:
         actions.append(Run(f"modprobe -a {' '.join(missing)}"))
     if not actions:
         return ok(f"{' and '.join(MODULES)} loaded and listed in {paths.MODULES_CONF}")
-    return Change(f"load {' '.join(missing) or 'nothing new'}; list them in {paths.MODULES_CONF}", tuple(actions))
+    now = f"load {' '.join(missing)} now; " if missing else ""
+    return Change(f"{now}list {' and '.join(MODULES)} in {paths.MODULES_CONF} for every boot", tuple(actions))
 
 
 def sysctls(ctx: Context) -> Change:
@@ -139,7 +140,8 @@ def sysctls(ctx: Context) -> Change:
         actions.append(Run(f"sysctl -q -p {paths.SYSCTL_CONF}"))
     if not actions:
         return ok(f"{', '.join(SYSCTLS)} = 1 and kept in {paths.SYSCTL_CONF}")
-    return Change(f"set {', '.join(off) or 'nothing now'} to 1; keep them in {paths.SYSCTL_CONF}", tuple(actions))
+    now = f"set {', '.join(off)} to 1 now; " if off else ""
+    return Change(f"{now}keep {', '.join(SYSCTLS)} at 1 in {paths.SYSCTL_CONF}", tuple(actions))
 
 
 def dhcpcd_noarp(ctx: Context) -> Change:
