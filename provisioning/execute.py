@@ -9,6 +9,7 @@ ProvisionError (or ConnectError) with one line naming the node and the step.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sqlite3
 import tempfile
@@ -64,6 +65,24 @@ def write_private(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+_TELLING = (re.compile(r"\[ERROR "), re.compile(r"^E: "), re.compile(r"^(error|fatal)", re.IGNORECASE),
+            re.compile(r"couldn't|cannot|failed|not found", re.IGNORECASE))
+"""What an error line looks like, most telling first: kubeadm's preflight, apt, any error, any failure."""
+_BOILERPLATE = re.compile(r"To see the stack trace|If you know what you are doing", re.IGNORECASE)
+
+
+def telling_line(stderr: str, stdout: str) -> str:
+    """The line of a failed command's output that says why (kubeadm prints its reason first and
+    boilerplate last; apt's E: lines follow its W: lines), else stderr's last line, else stdout's."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and not _BOILERPLATE.search(line)]
+    for pattern in _TELLING:
+        telling = [line for line in lines if pattern.search(line)]
+        if telling:
+            return telling[0]
+    fallback = lines or [line.strip() for line in stdout.splitlines() if line.strip()] or ["no output"]
+    return fallback[-1]
 
 
 def describe(action: Action) -> str:
@@ -163,7 +182,7 @@ class Executor:
         if result.ok:
             return
         why = "timed out" if result.exit_status == -1 else f"exited {result.exit_status}"
-        last = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["no output"])[-1]
+        last = telling_line(result.stderr, result.stdout)
         shown = command if len(command) <= 80 else command[:77] + "..."
         raise ProvisionError(one_line(self.redact(f"{self.node}: step {self.step}: `{shown}` {why}: {last}")))
 
