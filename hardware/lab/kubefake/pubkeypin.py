@@ -28,6 +28,15 @@ def hash_of(certificate: x509.Certificate) -> str:
     return FORMAT_SHA256 + ":" + hashlib.sha256(spki).hexdigest()
 
 
+def load_certificates(pem: bytes) -> list[x509.Certificate]:
+    """Every certificate in a PEM bundle (cryptography 38, bookworm's, has no load_pem_x509_certificates)."""
+    marker = b"-----END CERTIFICATE-----"
+    blocks = [block + marker for block in pem.split(marker) if b"-----BEGIN CERTIFICATE-----" in block]
+    if not blocks:
+        raise ValueError("no certificate found in the PEM data")
+    return [x509.load_pem_x509_certificate(block.strip() + b"\n") for block in blocks]
+
+
 def hash_of_pem(pem: bytes) -> str:
     """The pin of a PEM certificate."""
     return hash_of(x509.load_pem_x509_certificate(pem))

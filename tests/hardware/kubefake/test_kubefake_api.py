@@ -135,3 +135,15 @@ def test_hostile_requests_get_a_status_never_a_crash(method: str, path: str, bod
     if response.status >= 400:
         status = json.loads(response.body)
         assert status["kind"] == "Status" and status["code"] == response.status
+
+
+def test_node_ipam_only_when_allocate_node_cidrs_is_on() -> None:
+    server = api()
+    register(server, "node-1")
+    server.controllers.run(NOW)
+    assert "podCIDR" not in call(server, "GET", "/api/v1/nodes/node-1")[1]["spec"]
+    server.controllers.cluster_cidr = "10.244.0.0/16"
+    register(server, "node-2")
+    server.controllers.run(NOW)
+    assert call(server, "GET", "/api/v1/nodes/node-1")[1]["spec"]["podCIDRs"] == ["10.244.0.0/24"]
+    assert call(server, "GET", "/api/v1/nodes/node-2")[1]["spec"]["podCIDR"] == "10.244.1.0/24"

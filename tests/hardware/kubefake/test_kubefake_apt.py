@@ -18,7 +18,7 @@ import pytest
 from boards import sh
 
 from hardware.lab import rootfs
-from hardware.lab.kubefake.repo.build import CACHE_DIR, build_repository
+from hardware.lab.kubefake.repo.build import build_repository, cached_tree
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 SERVER, CLIENT = "kfa-srv", "kfa-pi"
@@ -43,7 +43,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The repository built and served at 10.9.0.1:80; a board root (overlay of the lab root) at 10.9.0.2."""
     root = rootfs.root_path()
     assert rootfs.is_built(root), "the lab root is not built: run `appliance lab rootfs` (scripts/install does)"
-    tree = build_repository(CACHE_DIR / "repo").root  # cached by content: rebuilt only when the fake changed
+    tree = build_repository(cached_tree()).root  # cached by content: rebuilt only when the fake changed
     _namespaces_down()
     sh("ip", "netns", "add", SERVER)
     sh("ip", "netns", "add", CLIENT)

@@ -111,6 +111,10 @@ def test_real_kubectl_reads_nodes_version_and_cluster_info(cluster: tuple[Networ
     assert version["serverVersion"]["gitTreeState"] == "simulated by the appliance lab"
     info = kubectl(master, "cluster-info").stdout
     assert "Kubernetes control plane is running at https://10.0.0.1:6443" in info
+    waited = kubectl(master, "wait --for=condition=Ready node/master --timeout=20s")
+    assert "node/master condition met" in waited.stdout
+    described = kubectl(master, "describe node master").stdout
+    assert "Roles:              control-plane" in described and "kube-apiserver-master" in described
     secrets = kubectl(master, "get secrets -n kube-system").stdout
     assert re.search(r"bootstrap-token-[a-z0-9]{6}\s+bootstrap.kubernetes.io/token\s+6\s", secrets), secrets
 

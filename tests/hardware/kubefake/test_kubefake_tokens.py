@@ -174,3 +174,10 @@ def test_jws_hostile_signature(signature: str) -> None:
 def test_durations_match_apimachinery(seconds: int, short: str, long: str) -> None:
     assert short_human_duration(timedelta(seconds=seconds)) == short
     assert human_duration(timedelta(seconds=seconds)) == long
+
+
+def test_pem_bundles_split_into_certificates() -> None:
+    certs = pubkeypin.load_certificates(TEST_CERT + b"\n" + TEST_CERT)
+    assert [pubkeypin.hash_of(c) for c in certs] == [TEST_PIN, TEST_PIN]
+    with pytest.raises(ValueError):
+        pubkeypin.load_certificates(b"not a certificate")

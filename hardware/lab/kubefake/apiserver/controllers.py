@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -58,6 +59,10 @@ class Controllers:
     """The cluster CA (to sign kubelet certificates); None disables CSR signing."""
     grace: timedelta = NODE_MONITOR_GRACE
     """Node monitor grace period."""
+    cluster_cidr: str = ""
+    """--cluster-cidr with --allocate-node-cidrs=true: node IPAM hands out podCIDRs; empty: off."""
+    node_mask: int = 24
+    """--node-cidr-mask-size."""
 
     def run(self, now: datetime) -> None:
         """One pass of every controller."""
@@ -67,6 +72,24 @@ class Controllers:
         self.watch_nodes(now)
         self.run_daemonsets(now)
         self.collect_pods()
+        self.allocate_cidrs()
+
+    def allocate_cidrs(self) -> None:
+        """Node IPAM (only with --allocate-node-cidrs=true): the lowest free subnet to each node without one."""
+        if not self.cluster_cidr:
+            return
+        network = ipaddress.ip_network(self.cluster_cidr, strict=False)
+        nodes = self.store.list(NODES)
+        used = {str(n.get("spec", {}).get("podCIDR")) for n in nodes if n.get("spec", {}).get("podCIDR")}
+        free = (str(s) for s in network.subnets(new_prefix=self.node_mask) if str(s) not in used)
+        for node in nodes:
+            spec = node.setdefault("spec", {})
+            if not spec.get("podCIDR"):
+                cidr = next(free, None)
+                if cidr is None:
+                    return
+                spec["podCIDR"], spec["podCIDRs"] = cidr, [cidr]
+                self.store.update(NODES, node)
 
     def valid_tokens(self, now: datetime) -> list[tokens.BootstrapToken]:
         """Unexpired, well-formed bootstrap tokens."""

@@ -129,7 +129,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         seen: dict[str, tuple[str, dict[str, object]]] | None = None
-        initial = query.get("resourceVersion", "") in ("", "0")
+        # A watch-list (sendInitialEvents=true, client-go's streaming list) gets the current objects and then
+        # a BOOKMARK marking the end of the initial events, as the real server sends it.
+        send_initial = query.get("sendInitialEvents") == "true"
+        initial = send_initial or query.get("resourceVersion", "") in ("", "0")
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
@@ -147,10 +150,15 @@ class Handler(BaseHTTPRequestHandler):
                         elif seen[uid][0] != version:
                             events.append(("MODIFIED", obj))
                     events += [("DELETED", obj) for uid, (_, obj) in seen.items() if uid not in current]
+                if seen is None and send_initial:
+                    events.append(("BOOKMARK", {
+                        "kind": resource.kind, "apiVersion": resource.api_version,  # type: ignore[attr-defined]
+                        "metadata": {"resourceVersion": str(self.server.api.store.revision),
+                                     "annotations": {"k8s.io/initial-events-end": "true"}}}))
                 seen = current
                 for kind, obj in events:
                     shown: object = obj
-                    if as_table:
+                    if as_table and kind != "BOOKMARK":
                         shown = tables.table(resource.name, [obj], now, str(meta(obj).get("resourceVersion")))  # type: ignore[attr-defined]
                     self._chunk(json.dumps({"type": kind, "object": shown}).encode() + b"\n")
                 time.sleep(WATCH_POLL)
@@ -211,6 +219,9 @@ def parse_flags(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cluster-signing-cert-file", type=Path)
     parser.add_argument("--cluster-signing-key-file", type=Path)
     parser.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
+    parser.add_argument("--allocate-node-cidrs", default="false")
+    parser.add_argument("--cluster-cidr", default="")
+    parser.add_argument("--node-cidr-mask-size", type=int, default=24)
     parser.add_argument("--kubefake-etcd-data-dir", type=Path, default=Path("/var/lib/etcd"))
     parser.add_argument("--kubefake-version", default="")
     flags, _unknown = parser.parse_known_args(argv)
@@ -225,6 +236,9 @@ def build(flags: argparse.Namespace) -> ApiHTTPServer:
     store = Store.open(flags.kubefake_etcd_data_dir / STATE_FILE)
     release = Release(flags.kubefake_version) if flags.kubefake_version else current()
     api = Api(store, release, f"{flags.advertise_address or flags.bind_address}:{flags.secure_port}", ca_pair=ca)
+    if flags.allocate_node_cidrs == "true" and flags.cluster_cidr:
+        api.controllers.cluster_cidr = flags.cluster_cidr.split(",")[0]
+        api.controllers.node_mask = flags.node_cidr_mask_size
     network = ipaddress.ip_network(flags.service_cluster_ip_range.split(",")[0], strict=False)
     api.seed(utcnow(), str(network.network_address + 1), flags.secure_port)
     context = tls_context(flags.tls_cert_file, flags.tls_private_key_file, flags.client_ca_file)

@@ -210,6 +210,14 @@ def _validate_init(config: InitConfig) -> None:
 
 def parse_init(text: str | None, *, advertise_default: str = "") -> InitConfig:
     """InitConfig from a config file's text (None: all defaults), validated."""
+    try:
+        return _parse_init(text, advertise_default)
+    except (TypeError, ValueError, AttributeError) as error:
+        # A field of the wrong shape: kubeadm's strict decoder fails the same way, naming the problem.
+        raise KubeadmError(f"error unmarshaling JSON: while decoding JSON: {error}") from None
+
+
+def _parse_init(text: str | None, advertise_default: str) -> InitConfig:
     config = InitConfig()
     config.node.name = default_node_name()
     for doc in documents(text) if text else []:
@@ -255,6 +263,13 @@ def parse_init(text: str | None, *, advertise_default: str = "") -> InitConfig:
 
 def parse_join(text: str, config: JoinConfig) -> JoinConfig:
     """Fill a JoinConfig from a JoinConfiguration file."""
+    try:
+        return _parse_join(text, config)
+    except (TypeError, ValueError, AttributeError) as error:
+        raise KubeadmError(f"error unmarshaling JSON: while decoding JSON: {error}") from None
+
+
+def _parse_join(text: str, config: JoinConfig) -> JoinConfig:
     warnings: list[str] = []
     for doc in documents(text):
         if str(doc["apiVersion"]).startswith("kubeadm.k8s.io/") and doc["kind"] == "JoinConfiguration":

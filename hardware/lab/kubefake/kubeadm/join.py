@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from cryptography import x509
 
 from .. import jws, kubeconfig, pubkeypin, tokens
 from ..client import ApiStatusError, Client, ssl_context
@@ -89,7 +88,7 @@ def discover(config: JoinConfig, token: tokens.TokenString, pins: pubkeypin.PinS
         raise _discovery_error("failed to verify JWS signature of received cluster info object, can't trust this API server")
     try:
         found_config = kubeconfig.parse(content)
-        certificates = x509.load_pem_x509_certificates(found_config.ca_pem)
+        certificates = pubkeypin.load_certificates(found_config.ca_pem)
     except (kubeconfig.KubeconfigError, ValueError) as error:
         raise _discovery_error(f"couldn't parse the kubeconfig file in the cluster-info ConfigMap: {error}") from None
     if not pins.empty():

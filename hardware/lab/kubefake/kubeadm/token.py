@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography import x509
-
 from .. import kubeconfig, pubkeypin, tokens
 from ..client import ApiStatusError, Client
 from .cluster import create_token, token_from_options
@@ -59,7 +57,7 @@ def create(options: TokenOptions, given: str | None) -> str:
                            f"{tokens.SECRET_PREFIX}{token.token.id}: {error}") from None
     if not options.print_join_command:
         return f"{token.token}\n"
-    pins = [pubkeypin.hash_of(c) for c in x509.load_pem_x509_certificates(config.ca_pem)]
+    pins = [pubkeypin.hash_of(c) for c in pubkeypin.load_certificates(config.ca_pem)]
     return one_line(join_command(config.server.removeprefix("https://"), str(token.token), pins)) + "\n"
 
 

@@ -10,13 +10,13 @@ import sys
 
 from foundation.errors import ApplianceError
 
-from .build import CACHE_DIR, build_repository
+from .build import build_repository, cached_tree
 
 
 def main() -> int:
-    """Build into CACHE_DIR/repo and print where."""
+    """Build into the cache (one directory per content) and print where."""
     try:
-        info = build_repository(CACHE_DIR / "repo")
+        info = build_repository(cached_tree())
     except ApplianceError as error:
         print(f"kubefake repository: {error}", file=sys.stderr)
         return 1

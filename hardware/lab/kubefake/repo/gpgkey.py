@@ -44,6 +44,11 @@ class LabKey:
         mode = ["--clearsign"] if clear else ["--armor", "--detach-sign"]
         self._gpg("--digest-algo", "SHA512", *mode, "--output", str(target), str(source))
 
+    def stop_agent(self) -> None:
+        """End the gpg-agent that signing started, so no daemon outlives the build."""
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], capture_output=True, check=False,
+                       env={**os.environ, "GNUPGHOME": str(self.home)})
+
     def public_armored(self) -> bytes:
         """The public key, armored (what Release.key holds)."""
         return self._gpg("--armor", "--export")
