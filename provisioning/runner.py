@@ -37,7 +37,7 @@ from provisioning import jobs, plans
 from provisioning.connector import Connector
 from provisioning.execute import Executor, admin_conf_path, describe
 from provisioning.facts import NodeFacts, read_facts
-from provisioning.kube_api import UNREACHABLE, ClusterNode, ClusterView, KubeFactory
+from provisioning.kube_api import UNREACHABLE, ClusterNode, ClusterView, KubeApi, KubeFactory
 from provisioning.local import uplink_address
 from provisioning.operations.base import Context, ProvisionError
 from provisioning.redact import Redactor, one_line
@@ -240,15 +240,17 @@ class Runner:
         finally:
             conn.close()
 
-    def cluster_view(self) -> ClusterView:
-        """The API server's nodes, or why they cannot be read."""
-        if self.kube is None:
-            return UNREACHABLE
-        try:
-            nodes = self.kube().list_nodes()
-        except (ApplianceError, OSError) as error:
-            return ClusterView(False, {}, one_line(str(error), 200))
-        return ClusterView(True, {n.name: ClusterNode(n.name, n.ready, n.pod_cidr) for n in nodes})
+
+
+def cluster_view(kube: KubeFactory | None) -> ClusterView:
+    """The API server's nodes, or why they cannot be read."""
+    if kube is None:
+        return UNREACHABLE
+    try:
+        nodes = kube().list_nodes()
+    except (ApplianceError, OSError) as error:
+        return ClusterView(False, {}, one_line(str(error), 200))
+    return ClusterView(True, {n.name: ClusterNode(n.name, n.ready, n.pod_cidr) for n in nodes})
 
 
 class _Job:
@@ -263,6 +265,21 @@ class _Job:
         self.changed = 0
         self.step = 0
         self.skew: float | None = None
+        self.view: ClusterView | None = None
+        self._client: KubeApi | None = None
+
+    def kube(self) -> KubeApi:
+        """One API client for the whole job (its TLS context is made once)."""
+        if self._client is None:
+            assert self.runner.kube is not None
+            self._client = self.runner.kube()
+        return self._client
+
+    def cluster(self) -> ClusterView:
+        """The API's view, read once and again only after a step changed something."""
+        if self.view is None or not self.view.reachable:
+            self.view = cluster_view(self.kube if self.runner.kube is not None else None)
+        return self.view
         self.steps: tuple[plans.Step, ...] = ()
 
     def progress(self, state: str, step_name: str) -> None:
@@ -296,7 +313,8 @@ class _Job:
                 raise UsageError(f"{node.name} has no address (no DHCP lease); is it powered on and cabled?")
             connector = runner.connect(node)
             executor = Executor(node.name, job.id, connector, self.log, self.redact, self.conn,
-                                runner.state_dir, runner.kube, connector.close, runner.clock, runner.sleep)
+                                runner.state_dir, self.kube if runner.kube is not None else None,
+                                connector.close, runner.clock, runner.sleep)
             commands = executor.commands
             facts = self.read(connector)
             self.log.command(f"? facts: {facts.system.pretty_os}, {facts.system.machine}")
@@ -328,6 +346,7 @@ class _Job:
                     self.changed += 1
                     if not dry:
                         facts = self.read(connector)
+                        self.view = None
                 registry.record_step(self.conn, job.id, step=index + 1,
                                      step_name=self.steps[index + 1].name if index + 1 < len(self.steps) else None,
                                      changed=self.changed)
@@ -370,7 +389,7 @@ class _Job:
         return Context(
             node=node.name, role=node.role.value, address=str(node.address), pod_cidr=pod_cidr,
             config=runner.config, facts=facts,
-            cluster=runner.cluster_view() if step.needs_cluster else UNREACHABLE,
+            cluster=self.cluster() if step.needs_cluster else UNREACHABLE,
             uplink_address=uplink_address(runner.config) if node.role is NodeRole.MASTER else None,
             admin_conf_sha256=hashlib.sha256(admin.read_bytes()).hexdigest() if admin.is_file() else None,
             credential_sha256=credential.credential_hash if credential else None,

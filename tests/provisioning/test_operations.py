@@ -164,9 +164,18 @@ def test_the_doctor_stops_the_plan_with_every_fix() -> None:
     assert judge(CommandResult(0, '{"checks": []}', "")) is None  # type: ignore[operator]
     assert "doctor output is not JSON" in judge(CommandResult(1, "", "ModuleNotFoundError: yaml"))  # type: ignore[operator]
     facts = provisioned()
-    copied = kubernetes.doctor(context(change(facts, state=change(facts.state, doctor_payload_sha256=None))))
+    fresh = change(facts, state=change(facts.state, doctor_payload_sha256=None, kubelet_conf=False))
+    copied = kubernetes.doctor(context(fresh))
     assert copied.changed and isinstance(copied.actions[-1], Verify)
     assert copied.actions[-1].command.endswith("python3 -m hardware.doctor -o json --role worker")
+    assert "waived" not in copied.reason  # the clock skew is not known: the doctor's clock check counts
+    waived = kubernetes.doctor(context(fresh, clock_skew=2.0))
+    assert waived.reason.endswith("(its clock check is waived: the node's clock is within 2 s of the master's)")
+    assert waived.actions[-1].judge(CommandResult(1, '{"checks": [{"name": "clock", "status": "fail", '  # type: ignore[union-attr]
+                                                     '"detail": "not synchronised", "fix": "ntp"}]}', "")) is None
+    assert kubernetes.doctor(context(fresh, clock_skew=300.0)).reason == "doctor copied and run"
+    # Where the wanted Kubernetes runs already, the doctor is not started again.
+    assert kubernetes.doctor(context()).actions == ()
 
 
 def test_apt_source_and_packages_follow_the_configured_version() -> None:
