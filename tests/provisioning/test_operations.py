@@ -153,6 +153,15 @@ def test_the_agent_is_restarted_after_any_change_and_never_on_the_master() -> No
     assert "--master http://10.0.0.1:8081 --state-dir /var/lib/appliance-agent" in agent.unit_text("10.0.0.1")
 
 
+def test_the_master_gets_the_agents_cni_config_but_no_agent() -> None:
+    facts = provisioned("master-1", "master")
+    bare = change(facts, state=change(facts.state, cni_confs=()))
+    (run,) = agent.agent(context(bare, node="master-1", role="master")).actions
+    assert isinstance(run, Run) and run.shown == "write the CNI config for 10.244.1.0/24 with the agent's code"
+    assert shlex.split(run.command)[-1] == "10.244.1.0/24" and "from netd.cni import write_cni_config" in run.command
+    assert agent.agent(context(facts, node="master-1", role="master")).actions == ()
+
+
 def test_the_doctor_stops_the_plan_with_every_fix() -> None:
     judge = kubernetes.doctor_judge("node-1")
     report = ('{"checks": [{"name": "arch", "status": "ok", "detail": "d", "fix": ""},'
