@@ -189,7 +189,7 @@ def test_node_controlled_text_and_hostile_names_never_reach_a_shell(cluster: Lab
     hostile = f"$(touch {marker}) `touch {marker}` ; touch {marker} ' \" \\"
     # What a node says about itself: its hostname file, its OS name, its dhcpcd.conf.
     lab.run("pi-1", "cat > /etc/hostname", input=hostile + "\n")
-    release = re.sub(r"(?m)^PRETTY_NAME=.*$", f"PRETTY_NAME={hostile}", lab.read_file("pi-1", "/etc/os-release"))
+    release = re.sub(r"(?m)^PRETTY_NAME=.*$", lambda _: f"PRETTY_NAME={hostile}", lab.read_file("pi-1", "/etc/os-release"))
     lab.run("pi-1", "cat > /etc/os-release", input=release)
     lab.run("pi-1", "cat >> /etc/dhcpcd.conf", input=f"hostname\n{hostile}\n")
     (job,) = provision(lab, name).values()
