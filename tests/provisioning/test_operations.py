@@ -263,8 +263,8 @@ def test_pod_cidr_is_written_once_and_a_different_one_is_an_error() -> None:
 
 def test_reset_takes_everything_away_and_then_nothing() -> None:
     ctx = context()
-    drain = cluster.drain(ctx)
-    assert [a.description for a in drain.actions] == ["cordon and drain node-1", "delete node node-1"]  # type: ignore[union-attr]
+    assert [a.description for a in cluster.drain(ctx).actions] == ["cordon and drain node-1"]  # type: ignore[union-attr]
+    assert [a.description for a in cluster.delete_node(ctx).actions] == ["delete node node-1"]  # type: ignore[union-attr]
     assert _commands(cluster.kubeadm_reset(ctx)) == ["kubeadm reset -f"]
     facts = provisioned()
     foreign = change(facts, state=change(facts.state, cni_confs=("10-appliance.conflist", "10-flannel.conflist")))

@@ -16,7 +16,7 @@ def test_all_is_prepare_kubernetes_then_init_or_join() -> None:
     assert names("all", "worker") == names("prepare", "worker") + names("kubernetes", "worker") + names("join", "worker")
     assert names("all", "master")[-5:] == ["kubeadm-config", "kubeadm-init", "admin-kubeconfig", "registered", "pod-cidr"]
     assert names("all", "worker").index("doctor") == len(plans.PREPARE)  # the doctor runs before kubernetes
-    assert names("reprovision", "worker")[:4] == ["drain", "kubeadm-reset", "clean-cni", "clean-rules"]
+    assert names("reprovision", "worker")[:5] == ["drain", "kubeadm-reset", "clean-cni", "clean-rules", "delete-node"]
     for plan in plans.PLANS:
         for role in ("master", "worker"):
             try:
