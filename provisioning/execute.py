@@ -9,6 +9,7 @@ ProvisionError (or ConnectError) with one line naming the node and the step.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sqlite3
 import tempfile
@@ -66,10 +67,28 @@ def write_private(path: Path, data: bytes) -> None:
         raise
 
 
+_TELLING = (re.compile(r"\[ERROR "), re.compile(r"^E: "), re.compile(r"^(error|fatal)", re.IGNORECASE),
+            re.compile(r"couldn't|cannot|failed|not found", re.IGNORECASE))
+"""What an error line looks like, most telling first: kubeadm's preflight, apt, any error, any failure."""
+_BOILERPLATE = re.compile(r"To see the stack trace|If you know what you are doing", re.IGNORECASE)
+
+
+def telling_line(stderr: str, stdout: str) -> str:
+    """The line of a failed command's output that says why (kubeadm prints its reason first and
+    boilerplate last; apt's E: lines follow its W: lines), else stderr's last line, else stdout's."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and not _BOILERPLATE.search(line)]
+    for pattern in _TELLING:
+        telling = [line for line in lines if pattern.search(line)]
+        if telling:
+            return telling[0]
+    fallback = lines or [line.strip() for line in stdout.splitlines() if line.strip()] or ["no output"]
+    return fallback[-1]
+
+
 def describe(action: Action) -> str:
     """What the action does, as the log and --dry-run show it (no secrets: the Redactor runs after)."""
     if isinstance(action, Run):
-        return f"$ {action.command}"
+        return f"$ {action.shown or action.command}"
     if isinstance(action, Put):
         what = "secret, " if action.secret else ""
         return f"$ write {action.path} ({what}{len(action.data)} bytes, mode {action.mode:04o}, {action.owner})"
@@ -112,9 +131,11 @@ class Executor:
     reconnect: Callable[[], None]
     """Drops the node connection (after a reboot a new one is needed)."""
     clock: Callable[[], float] = time.time
-    """Unix time."""
+    """Unix time (for timestamps)."""
     sleep: Callable[[float], None] = time.sleep
     """Waiting between polls."""
+    monotonic: Callable[[], float] = time.monotonic
+    """For deadlines (the wall clock may be stepped, e.g. by NTP on a Pi that just booted)."""
     step: str = ""
     """The step running now (for error messages)."""
     commands: list[str] = field(default_factory=list)
@@ -161,7 +182,7 @@ class Executor:
         if result.ok:
             return
         why = "timed out" if result.exit_status == -1 else f"exited {result.exit_status}"
-        last = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["no output"])[-1]
+        last = telling_line(result.stderr, result.stdout)
         shown = command if len(command) <= 80 else command[:77] + "..."
         raise ProvisionError(one_line(self.redact(f"{self.node}: step {self.step}: `{shown}` {why}: {last}")))
 
@@ -172,9 +193,9 @@ class Executor:
         self.connector.run("nohup sh -c 'sleep 1; systemctl reboot || reboot' >/dev/null 2>&1 </dev/null &",
                            sudo=True, timeout=30)
         self.reconnect()
-        deadline = self.clock() + action.timeout
+        deadline = self.monotonic() + action.timeout
         last = "no answer yet"
-        while self.clock() < deadline:
+        while self.monotonic() < deadline:
             self.sleep(REBOOT_POLL)
             try:
                 if not self.connector.run(f"test -e {marker}", sudo=True, timeout=10).ok:
@@ -209,11 +230,11 @@ class Executor:
                               f"it expires by itself in {action.token_ttl / 60:.0f} minutes")
 
     def _wait_for_node(self, action: WaitForNode) -> None:
-        deadline = self.clock() + action.timeout
+        deadline = self.monotonic() + action.timeout
         while True:
             if any(node.name == action.node_name for node in self.api().list_nodes()):
                 return
-            if self.clock() >= deadline:
+            if self.monotonic() >= deadline:
                 raise ProvisionError(f"{self.node}: the API does not list it {action.timeout:.0f} s after the join; "
                                      "check its kubelet: journalctl -u kubelet on the node")
             self.sleep(REBOOT_POLL)

@@ -8,7 +8,7 @@ data) and return `Api` actions that the executor carries out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,16 +16,21 @@ from typing import Protocol
 class KubeNodeLike(Protocol):
     """The fields of appliance.kube.KubeNode provisioning reads."""
 
-    name: str
-    ready: bool
-    pod_cidr: str | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def pod_cidr(self) -> str | None: ...
 
 
 class TokenLike(Protocol):
     """The fields of appliance.kube.BootstrapToken provisioning reads."""
 
-    id: str
-    token: str | None
+    @property
+    def id(self) -> str: ...
+    @property
+    def token(self) -> str | None: ...
 
 
 class KubeApi(Protocol):
@@ -34,7 +39,7 @@ class KubeApi(Protocol):
     def ca_cert_hash(self) -> str: ...
     def create_token(self, *, ttl: float, description: str) -> TokenLike: ...
     def delete_token(self, token_id: str) -> None: ...
-    def list_nodes(self) -> list[KubeNodeLike]: ...
+    def list_nodes(self) -> Sequence[KubeNodeLike]: ...
     def patch_pod_cidr(self, node: str, cidr: str) -> None: ...
     def cordon(self, node: str) -> None: ...
     def drain(self, node: str, *, timeout: float) -> None: ...

@@ -18,12 +18,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from foundation import registry
 from foundation.config.model import Config
-from foundation.registry import NodeRow
+from foundation.registry import HostKeySource, NodeRow
 from provisioning import host_keys
 from provisioning.connector import ConnectError, Connector
 from provisioning.execute import write_private
 from provisioning.host_keys import PublicKey
-from provisioning.ssh import Dial, SSHConnector, SSHOptions, load_private_key, tcp_dial
+from provisioning.ssh import (
+    Dial,
+    SSHConnector,
+    SSHOptions,
+    fetch_host_key,
+    load_private_key,
+    tcp_dial,
+)
 
 KEY_FILE = Path("ssh") / "id_ed25519"
 """The provisioning key, under the master's state directory."""
@@ -46,7 +53,7 @@ def provisioning_key(state_dir: Path) -> Path:
 
 def host_key_policy(config: Config) -> str:
     """`provisioning.host_keys` (auto when the config predates the key)."""
-    return str(getattr(config.provisioning, "host_keys", "auto"))
+    return config.provisioning.host_keys
 
 
 class RegistryHostKeys:
@@ -102,3 +109,27 @@ def ssh_factory(config: Config, state_dir: Path, *, dial: Dial = tcp_dial,
             pinned_type=checker.pinned_type(), dial=dial, attempts=attempts))
 
     return connect
+
+
+def accept_host_key(config: Config, state_dir: Path, node: NodeRow, fingerprint: str | None, *,
+                    now: float, dial: Dial = tcp_dial) -> str:
+    """Pin the key `node` presents now (source manual), e.g. after its card was re-imaged.
+
+    With `fingerprint` (read from the node's console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)
+    the key is pinned only if it matches, which rules out a machine in the middle."""
+    if node.address is None:
+        raise ConnectError(node.name, "has no address (no DHCP lease); is it powered on and cabled?")
+    conn = registry.open_registry(state_dir)
+    try:
+        pinned = registry.pinned_host_key(conn, node.name)
+        presented = fetch_host_key(str(node.address), dial=dial, host=f"{node.name} ({node.address})",
+                                   pinned_type=pinned.key.split(" ", 1)[0] if pinned else None)
+        if fingerprint is not None and fingerprint.strip() != presented.fingerprint:
+            raise ConnectError(f"{node.name} ({node.address})",
+                               f"presents {presented.fingerprint}, not {fingerprint.strip()}; "
+                               "nothing was pinned — check the fingerprint on the node's console")
+        registry.pin_host_key(conn, node.name, presented.text, presented.fingerprint,
+                              source=HostKeySource.MANUAL, now=now)
+    finally:
+        conn.close()
+    return presented.fingerprint

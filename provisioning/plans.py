@@ -5,7 +5,7 @@
     kubernetes   the doctor's verdict, the apt source and key, kubeadm/kubelet/kubectl held
     init         the master: kubeadm config and init, admin.conf to the state dir, its pod CIDR
     join         a worker: kubeadm join (fresh token, CA pin), registered, its pod CIDR
-    reset        drain and delete via the API, kubeadm reset -f, CNI leftovers, KUBE-/CNI- rules
+    reset        drain via the API, kubeadm reset -f, CNI leftovers, KUBE-/CNI- rules, delete from the API
     reprovision  reset, prepare, kubernetes, join
     all          prepare, kubernetes, then init (master) or join (worker)
 
@@ -72,6 +72,7 @@ RESET = (
     Step("kubeadm-reset", cluster.kubeadm_reset),
     Step("clean-cni", cluster.clean_cni),
     Step("clean-rules", cluster.clean_rules),
+    Step("delete-node", cluster.delete_node, needs_cluster=True),
 )
 
 PLANS = ("all", "prepare", "kubernetes", "init", "join", "reset", "reprovision")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -36,10 +37,13 @@ from provisioning import jobs, plans
 from provisioning.connector import Connector
 from provisioning.execute import Executor, admin_conf_path, describe
 from provisioning.facts import NodeFacts, read_facts
-from provisioning.kube_api import UNREACHABLE, ClusterNode, ClusterView, KubeFactory
+from provisioning.kube_api import UNREACHABLE, ClusterNode, ClusterView, KubeApi, KubeFactory
 from provisioning.local import uplink_address
-from provisioning.operations.base import Context
+from provisioning.operations.base import Context, ProvisionError
 from provisioning.redact import Redactor, one_line
+
+DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+"""What a node name must be: it becomes the hostname and the Kubernetes node name."""
 
 ConnectorFactory = Callable[[NodeRow], Connector]
 """Makes the connection to a node (the SSH connector with the registry's pinning, by default)."""
@@ -131,8 +135,13 @@ class Runner:
         try:
             row = registry.find_node(conn, node)
             if row is None:
-                registry.require_node(conn, node)  # raises the registry's one-line "no node named" error
-                raise AssertionError
+                raise UsageError(f"no node named {node[:64]!r} (nor with that MAC or address); "
+                                 "see: appliance nodes list")
+            if not DNS_LABEL.fullmatch(row.name):
+                # Names come from DHCP's pattern or cluster.yaml, both checked; a row written
+                # some other way must not become a hostname or a Kubernetes node name.
+                raise UsageError(f"node name {row.name[:64]!r} is not a DNS label; rename it in cluster.yaml "
+                                 "(nodes:) or forget it")
             plans.steps_for(plan, row.role.value)  # refuses a plan that does not fit the role
             if row.state is NodeState.DISCOVERED and not dry_run:
                 raise UsageError(f"{row.name} is discovered but not approved; approve it first: "
@@ -231,15 +240,17 @@ class Runner:
         finally:
             conn.close()
 
-    def cluster_view(self) -> ClusterView:
-        """The API server's nodes, or why they cannot be read."""
-        if self.kube is None:
-            return UNREACHABLE
-        try:
-            nodes = self.kube().list_nodes()
-        except (ApplianceError, OSError) as error:
-            return ClusterView(False, {}, one_line(str(error), 200))
-        return ClusterView(True, {n.name: ClusterNode(n.name, n.ready, n.pod_cidr) for n in nodes})
+
+
+def cluster_view(kube: KubeFactory | None) -> ClusterView:
+    """The API server's nodes, or why they cannot be read."""
+    if kube is None:
+        return UNREACHABLE
+    try:
+        nodes = kube().list_nodes()
+    except (ApplianceError, OSError) as error:
+        return ClusterView(False, {}, one_line(str(error), 200))
+    return ClusterView(True, {n.name: ClusterNode(n.name, n.ready, n.pod_cidr) for n in nodes})
 
 
 class _Job:
@@ -253,6 +264,22 @@ class _Job:
         self.log = jobs.JobLog(conn, job_id, self.redact, runner.clock)
         self.changed = 0
         self.step = 0
+        self.skew: float | None = None
+        self.view: ClusterView | None = None
+        self._client: KubeApi | None = None
+
+    def kube(self) -> KubeApi:
+        """One API client for the whole job (its TLS context is made once)."""
+        if self._client is None:
+            assert self.runner.kube is not None
+            self._client = self.runner.kube()
+        return self._client
+
+    def cluster(self) -> ClusterView:
+        """The API's view, read once and again only after a step changed something."""
+        if self.view is None or not self.view.reachable:
+            self.view = cluster_view(self.kube if self.runner.kube is not None else None)
+        return self.view
         self.steps: tuple[plans.Step, ...] = ()
 
     def progress(self, state: str, step_name: str) -> None:
@@ -286,9 +313,10 @@ class _Job:
                 raise UsageError(f"{node.name} has no address (no DHCP lease); is it powered on and cabled?")
             connector = runner.connect(node)
             executor = Executor(node.name, job.id, connector, self.log, self.redact, self.conn,
-                                runner.state_dir, runner.kube, connector.close, runner.clock, runner.sleep)
+                                runner.state_dir, self.kube if runner.kube is not None else None,
+                                connector.close, runner.clock, runner.sleep)
             commands = executor.commands
-            facts = read_facts(connector)
+            facts = self.read(connector)
             self.log.command(f"? facts: {facts.system.pretty_os}, {facts.system.machine}")
             for index, step in enumerate(self.steps):
                 if runner._stop.is_set():
@@ -296,7 +324,17 @@ class _Job:
                 self.step = index
                 executor.step = step.name
                 self.progress("running", step.name)
-                change = step.operation(self.context(node, facts, step))
+                try:
+                    change = step.operation(self.context(node, facts, step))
+                except ProvisionError as error:
+                    if not dry:
+                        raise
+                    # A dry run changes nothing, so a step whose prerequisite an earlier
+                    # step would install cannot be planned; say so and go on.
+                    self.log.info(f"[{index + 1}/{len(self.steps)}] {step.name}: cannot be planned before "
+                                  f"the steps above ran ({error})")
+                    commands.append(f"# {step.name}: decided after the steps above ran")
+                    continue
                 mark = "changed" if change.changed else "ok"
                 self.log.info(f"[{index + 1}/{len(self.steps)}] {step.name}: {mark} — {change.reason}")
                 if dry:
@@ -307,7 +345,8 @@ class _Job:
                 if change.changed:
                     self.changed += 1
                     if not dry:
-                        facts = read_facts(connector)
+                        facts = self.read(connector)
+                        self.view = None
                 registry.record_step(self.conn, job.id, step=index + 1,
                                      step_name=self.steps[index + 1].name if index + 1 < len(self.steps) else None,
                                      changed=self.changed)
@@ -329,6 +368,16 @@ class _Job:
             if connector is not None:
                 connector.close()
 
+    def read(self, connector: Connector) -> NodeFacts:
+        """The node's facts, and how far its clock is from ours (the command's round trip included)."""
+        before = self.runner.clock()
+        facts = read_facts(connector)
+        after = self.runner.clock()
+        epoch = facts.system.epoch
+        # The node read its clock somewhere between before and after: the skew is at least this.
+        self.skew = None if epoch is None else max(0.0, epoch - after, before - epoch - 1)
+        return facts
+
     def context(self, node: NodeRow, facts: NodeFacts, step: plans.Step) -> Context:
         runner = self.runner
         admin = admin_conf_path(runner.state_dir)
@@ -340,10 +389,11 @@ class _Job:
         return Context(
             node=node.name, role=node.role.value, address=str(node.address), pod_cidr=pod_cidr,
             config=runner.config, facts=facts,
-            cluster=runner.cluster_view() if step.needs_cluster else UNREACHABLE,
+            cluster=self.cluster() if step.needs_cluster else UNREACHABLE,
             uplink_address=uplink_address(runner.config) if node.role is NodeRole.MASTER else None,
             admin_conf_sha256=hashlib.sha256(admin.read_bytes()).hexdigest() if admin.is_file() else None,
             credential_sha256=credential.credential_hash if credential else None,
+            clock_skew=self.skew,
         )
 
     def finish(self, state: JobState, error: str | None, node: NodeRow | None,

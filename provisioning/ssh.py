@@ -283,3 +283,24 @@ def _describe(error: BaseException | None) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return " ".join(str(error).split())[:120] or type(error).__name__
+
+
+def fetch_host_key(address: str, *, port: int = 22, dial: Dial = tcp_dial, timeout: float = 10.0,
+                   pinned_type: str | None = None, host: str | None = None) -> PublicKey:
+    """The host key a node presents (key exchange only: nothing is authenticated or run)."""
+    where = host or address
+    try:
+        sock = dial(address, port, timeout)
+    except OSError as error:
+        raise ConnectError(where, f"cannot connect to {address}:{port} ({_describe(error)}); "
+                                  "is it powered on and cabled?") from None
+    transport = paramiko.Transport(sock)
+    try:
+        transport.get_security_options().key_types = key_types_for(pinned_type)
+        transport.start_client(timeout=timeout)
+        key = transport.get_remote_server_key()
+        return PublicKey(key.get_name(), key.asbytes())
+    except (OSError, EOFError, paramiko.SSHException) as error:
+        raise ConnectError(where, f"no SSH key exchange with {address}:{port} ({_describe(error)})") from None
+    finally:
+        transport.close()

@@ -40,12 +40,16 @@ def lab_group() -> None:
               help="Seconds to wait for every board to answer SSH (0: do not wait).")
 @click.option("--web-port", type=int, default=18080, show_default=True,
               help="Host port (127.0.0.1) forwarded to the master's web page.")
+@click.option("--cards", type=click.Path(file_okay=False, path_type=Path),
+              help="Boot from SD-card files: pi-N from DIR/pi-N.img, the master board from DIR/master.img "
+                   "(written by `appliance flash`); cloud-init and NetworkManager run as on a Pi.")
 def up_cmd(nodes: int, config: Path | None, addressing: str, fresh: bool, no_daemon: bool,
-           netd_only: str | None, wait: float, web_port: int) -> None:
+           netd_only: str | None, wait: float, web_port: int, cards: Path | None) -> None:
     """Bring the lab up (refused if one is running)."""
     started = time.monotonic()
     record = lifecycle.up(default_dirs(), nodes=nodes, addressing=addressing, config=config, fresh=fresh,
-                          daemon=not no_daemon, netd_only=netd_only, wait=wait, web_port=web_port, say=_say)
+                          daemon=not no_daemon, netd_only=netd_only, wait=wait, web_port=web_port, cards=cards,
+                          say=_say)
     _say(f"ready in {time.monotonic() - started:.1f} s; try: appliance lab status")
     if record.daemon and record.web_port:
         # The page, reachable from this machine's browser (forwarded into the sealed lab).
@@ -60,12 +64,21 @@ def down_cmd() -> None:
     _say(f"lab down in {time.monotonic() - started:.1f} s" if had else "no lab was running")
 
 
+def _kernel_cells(node: dict[str, Any]) -> tuple[str, str]:
+    kernel = node.get("kernel")
+    if not kernel:
+        return "-", "-"
+    swaps = ",".join(s.split()[0].rsplit("/", 1)[-1] for s in kernel["swaps"]) or "none"
+    return ("on" if kernel["memory_cgroup"] else "off"), swaps
+
+
 def _table(doc: dict[str, Any]) -> str:
-    rows = [("NAME", "ROLE", "NAMESPACE", "MAC", "ADDRESS", "STATE", "LINK", "SSH", "APPLIANCE NAME")]
+    rows = [("NAME", "ROLE", "NAMESPACE", "MAC", "ADDRESS", "STATE", "LINK", "SSH", "MEMCG", "SWAP",
+             "APPLIANCE NAME")]
     for node in doc["nodes"]:
         rows.append((node["name"], node["role"], node["namespace"], node["mac"], node["address"] or "-",
                      node["state"], node.get("link", "-"), "yes" if node["ssh"] else "no",
-                     node.get("appliance_name") or "-"))
+                     *_kernel_cells(node), node.get("appliance_name") or "-"))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     master = doc["nodes"][0]
@@ -76,13 +89,19 @@ def _table(doc: dict[str, Any]) -> str:
         + (f" (log {daemon['log']})" if daemon.get("log") else ""),
         f"home: {doc['home']['namespace']}, master uplink {doc['home']['master_uplink_address'] or '-'}",
         f"internet: {doc['internet']['namespace']}, http {doc['internet']['http']}, dns {doc['internet']['dns']}",
+        "kernel: each board's /proc/cmdline, memory cgroup (MEMCG) and swap are emulated from its "
+        "/boot/firmware/cmdline.txt and /etc/rpi/swap.conf at boot, as a Pi 5 on Pi OS trixie "
+        "(-o json: kernel)",
     ]
+    if doc.get("cards"):
+        lines.append(f"cards: the boards boot from the card files in {doc['cards']}")
     if doc["web"] and doc["web"]["url"]:
         if doc["web"].get("answering"):
             lines.append(f"web: {doc['web']['url']} (user {doc['web']['user']}, password {doc['web']['password']})")
         else:
             lines.append(f"web: {doc['web']['url']} (not answering yet: the master daemon is starting or "
                          f"stopped; see its log)")
+    lines.append(doc["kubernetes"]["note"])
     return "\n".join(lines)
 
 
@@ -104,7 +123,10 @@ def status_cmd(output: str) -> None:
 @click.argument("node")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_cmd(node: str, command: tuple[str, ...]) -> None:
-    """Run COMMAND inside NODE (pi-N, master, home, internet, or a node's name/MAC/address)."""
+    """Run COMMAND inside NODE (pi-N, master-board, master, home, internet, or a node's name/MAC/address).
+
+    `master` is the master's namespace on this machine's files (where the daemon runs);
+    `master-board` is the master Pi's own root, with systemd and sshd."""
     preflight.check_root()
     argv = control.exec_command(default_dirs(), node, list(command))
     sys.stdout.flush()
@@ -139,7 +161,9 @@ def link_cmd(node: str, state: str) -> None:
 @click.option("--wait", type=float, default=30.0, show_default=True,
               help="After `on`, seconds to wait for SSH (0: do not wait).")
 def power_cmd(node: str, state: str, wait: float) -> None:
-    """Cut (off: every process killed at once) or restore (on: boot from its disk) NODE's power."""
+    """Cut (off: every process killed at once) or restore (on: boot from its disk) NODE's power.
+
+    NODE is pi-N or master-board. `reboot` or `systemctl poweroff` inside a board work too."""
     preflight.check_root()
     board = control.power(default_dirs(), node, state, wait)
     _say(f"{board.name}: power {state}")

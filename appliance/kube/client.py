@@ -171,14 +171,14 @@ class KubeClient:
 
     def drain(self, node: str, *, timeout: float) -> None:
         """Evict every pod on the node except DaemonSet and mirror pods, and wait until they are gone."""
-        deadline = self.clock() + timeout
+        deadline = time.monotonic() + timeout
         while True:
             pods = self._evictable_pods(node)
             if not pods:
                 return
             for namespace, name in pods:
                 self._evict(namespace, name)
-            if self.clock() >= deadline:
+            if time.monotonic() >= deadline:
                 raise KubeRequestError(f"draining {node}: {len(pods)} pod(s) still there after {timeout:.0f} s "
                                        f"(e.g. {pods[0][0]}/{pods[0][1]}); a PodDisruptionBudget may hold them", 408)
             self.sleep(2.0)

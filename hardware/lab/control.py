@@ -1,8 +1,9 @@
 """Acting on a running lab: pick a board by any of its names, run commands in it, pull cables, cut power.
 
-A NODE argument may be a board (`pi-2`), `master`, `home`, `internet`,
-`switch`, a board's MAC, its address, or the name the appliance gave it
-(`node-2`, looked up in the master's DNS, the way a user would reach it).
+A NODE argument may be a board (`pi-2`, or `master-board`: the master Pi's own root with
+systemd and sshd), `master` (the master's namespace on the host's files, where the daemon
+runs), `home`, `internet`, `switch`, a board's MAC, its address, or the name the appliance
+gave it (`node-2`, looked up in the master's DNS, the way a user would reach it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from foundation.errors import EnvironmentProblem, UsageError
+from hardware.lab import cards as card_files
 from hardware.lab import nodes as boards
 from hardware.lab import plumbing, services
 from hardware.lab import topology as t
@@ -57,7 +59,7 @@ def resolve(dirs: LabDirs, plan: t.LabPlan, name: str) -> t.NodePlan | str:
     """The board called `name` (any of its names), or the namespace of master/home/internet/switch."""
     if name in INFRASTRUCTURE:
         return INFRASTRUCTURE[name]
-    node = plan.node(name)
+    node = plan.board(name)
     if node is not None:
         return node
     lowered = name.lower()
@@ -74,7 +76,7 @@ def resolve(dirs: LabDirs, plan: t.LabPlan, name: str) -> t.NodePlan | str:
             return t.MASTER_NS
         node = next((n for n in plan.nodes if address and board_address(plan, n) == address), None)
     if node is None:
-        names = ", ".join([*INFRASTRUCTURE, *(n.name for n in plan.nodes)])
+        names = ", ".join([*INFRASTRUCTURE, *(n.name for n in plan.boards)])
         raise UsageError(f"no lab member called {name!r}; known: {names} (or a node's MAC, address, name)")
     return node
 
@@ -104,9 +106,9 @@ def link(dirs: LabDirs, name: str, state: str) -> str:
     if state not in ("up", "down"):
         raise UsageError(f"link state must be up or down, not {state!r}")
     _, _, target = _board(dirs, name)
-    if isinstance(target, t.NodePlan):
+    if isinstance(target, t.NodePlan) and target.role != "master":
         port = target.switch_port
-    elif target == t.MASTER_NS:
+    elif target == t.MASTER_NS or isinstance(target, t.NodePlan):
         port = f"{t.PREFIX}master"
     else:
         raise UsageError(f"{name} has no cable on the switch; only the master and the boards do")
@@ -120,13 +122,14 @@ def power(dirs: LabDirs, name: str, state: str, wait: float = 30.0) -> t.NodePla
         raise UsageError(f"power state must be on or off, not {state!r}")
     record, plan, target = _board(dirs, name)
     if not isinstance(target, t.NodePlan):
-        raise UsageError(f"{name} is not a board; only pi-1 … pi-{len(plan.nodes)} can be power-cycled")
+        raise UsageError(f"{name} is not a board; only {t.MASTER_BOARD} and pi-1 … pi-{len(plan.nodes)} "
+                         "can be power-cycled")
+    paths = boards.board_paths(dirs.base, dirs.run, target.name)
     if state == "off":
-        boards.power_off(target)
+        boards.power_off(target, paths)
         return target
-    boards.power_on(plan, target, lower=Path(record.lower),
-                    paths=boards.board_paths(dirs.base, dirs.run, target.name),
-                    public_key=ensure_key(dirs))
+    card = card_files.card_file(Path(record.cards), target.name) if record.cards else None
+    boards.power_on(plan, target, lower=Path(record.lower), paths=paths, public_key=ensure_key(dirs), card=card)
     if wait > 0 and wait_for_ssh(plan, (target,), wait):
         raise EnvironmentProblem(
             f"{target.name} was powered on but did not answer SSH within {wait:.0f} s; "
@@ -140,6 +143,8 @@ def ssh_command(dirs: LabDirs, name: str, user: str, command: list[str]) -> list
     record = running_record(dirs)
     plan = record.plan()
     target = resolve(dirs, plan, name)
+    if target == t.MASTER_NS:
+        target = plan.master_board  # the master Pi answers SSH on its LAN address
     if not isinstance(target, t.NodePlan):
         raise UsageError(f"{name} runs no sshd; use: appliance lab exec {name} -- COMMAND")
     address = board_address(plan, target)

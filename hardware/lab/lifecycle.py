@@ -3,14 +3,20 @@
 Order of `up` (each step's leftovers are found by `down` even if `up` dies):
 state record (phase "starting") → namespaces → switch, cables, home and
 internet links → home DHCP, internet DNS/HTTP → master uplink DHCP → master
-daemon → boards power on → wait until every board answers SSH → phase
-"running".
+daemon → master board and workers power on → wait until every board answers
+SSH → phase "running". With `--cards DIR` every card file is checked before
+anything is built.
 
 `down` does not trust the record alone: it kills every process in every
-`pilab-*` namespace (and the lab's host-side helpers, found by command line),
-deletes those namespaces (which deletes every veth and the bridge with them)
-and removes the run dir. Boards' mounts live only in their own mount
-namespaces, so they vanish with their processes. Disks are kept.
+`pilab-*` namespace, the boards' power loops and cgroups (and the lab's
+host-side helpers, found by command line), deletes those namespaces (which
+deletes every veth and the bridge with them), the boards' cgroups and the run
+dir, and detaches any loop device still backed by a card file. Boards' mounts
+live only in their own mount namespaces, so they vanish with their
+processes. Disks (and card files) are kept.
+
+Kubernetes in the lab is simulated: `status.KUBERNETES_NOTE` says so wherever
+the lab reports (`lab up`, `lab status`).
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from foundation.errors import EnvironmentProblem
+from hardware.lab import cards as card_files
+from hardware.lab import cgroups, plumbing, preflight, rootfs, services, webforward
 from hardware.lab import nodes as boards
-from hardware.lab import plumbing, preflight, rootfs, services, webforward
 from hardware.lab import topology as t
 from hardware.lab.master_config import lan_settings, write_master_config
 from hardware.lab.state import (
@@ -37,9 +44,10 @@ from hardware.lab.state import (
     new_web_password,
     save_record,
 )
-from hardware.lab.status import wait_for_ssh
+from hardware.lab.status import KUBERNETES_NOTE, wait_for_ssh
 
 Say = Callable[[str], None]
+
 
 
 @contextlib.contextmanager
@@ -54,7 +62,7 @@ def locked(dirs: LabDirs) -> Iterator[None]:
 def refuse_if_running(dirs: LabDirs) -> None:
     """One clear line when a lab (or its leftovers) already exists."""
     record = load_record(dirs)
-    if record is not None and not plumbing.list_namespaces(t.PREFIX) and not _lab_pids():
+    if record is not None and not plumbing.list_namespaces(t.PREFIX) and not _lab_pids(dirs):
         # A record without any namespace or process: the machine rebooted (/run/netns is
         # gone) or someone deleted the namespaces by hand. Nothing runs; forget it.
         shutil.rmtree(dirs.run, ignore_errors=True)
@@ -112,11 +120,18 @@ def _wait_for_dhcp_server(dirs: LabDirs, timeout: float) -> None:
 
 def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path | None = None,
        fresh: bool = False, daemon: bool = True, netd_only: str | None = None,
-       wait: float = 60.0, web_port: int = 18080, say: Say = print) -> LabRecord:
-    """Bring the lab up and return its record; raise EnvironmentProblem with a fix on failure."""
+       wait: float = 60.0, web_port: int = 18080, cards: Path | None = None, say: Say = print) -> LabRecord:
+    """Bring the lab up and return its record; raise EnvironmentProblem with a fix on failure.
+
+    `cards`: boot every board from its card file in that directory (`cards.card_file`).
+    """
     preflight.check_all()
     subnet, master_address = lan_settings(config)
     plan = t.make_plan(nodes, addressing=addressing, subnet=subnet, master_address=master_address)
+    if cards is not None:
+        preflight.check_tools(preflight.CARD_TOOLS)
+        cards = cards.resolve()
+        card_files.check_cards(cards, [b.name for b in plan.boards])
     with locked(dirs):
         refuse_if_running(dirs)
         if not rootfs.is_built(rootfs.root_path()):
@@ -139,7 +154,8 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
         public_key = ensure_key(dirs)
         record = LabRecord(nodes=nodes, addressing=addressing, subnet=str(subnet),
                            master_address=str(master_address), lower=str(root.path), phase="starting",
-                           started_at=time.time(), daemon=use_daemon, web_password=new_web_password())
+                           started_at=time.time(), daemon=use_daemon, web_password=new_web_password(),
+                           cards=str(cards) if cards else None)
         save_record(dirs, record)
         try:
             say(f"wiring {nodes} boards, master, switch, home router and internet")
@@ -157,33 +173,41 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
                     # their first DISCOVER is answered instead of waiting for a retry.
                     _wait_for_dhcp_server(dirs, timeout=min(wait or 20.0, 20.0))
             port = webforward.start(dirs.run, t.MASTER_NS, f"{master_address}:8080", web_port)
-            say(f"powering on {', '.join(n.name for n in plan.nodes)}")
-            for node in plan.nodes:
-                boards.power_on(plan, node, lower=root.path,
-                                paths=boards.board_paths(dirs.base, dirs.run, node.name),
-                                public_key=public_key, check_off=False)
+            source = f" from the cards in {cards}" if cards else ""
+            say(f"powering on {', '.join(b.name for b in plan.boards)}{source}")
+            for board in plan.boards:
+                boards.power_on(plan, board, lower=root.path,
+                                paths=boards.board_paths(dirs.base, dirs.run, board.name), public_key=public_key,
+                                card=card_files.card_file(cards, board.name) if cards else None, check_off=False)
         except BaseException:
             _remove(dirs)
             raise
         record = dataclasses.replace(record, phase="running", web_port=port)
         save_record(dirs, record)
     if wait > 0:
-        late = wait_for_ssh(plan, plan.nodes, timeout=wait)
+        late = wait_for_ssh(plan, plan.boards, timeout=wait)
         if late:
             raise EnvironmentProblem(
                 f"{', '.join(late)} did not answer SSH within {wait:.0f} s (consoles in "
                 f"{dirs.run / 'logs'}, kept in {dirs.base / 'last-run-logs'} after `lab down`); "
                 "the lab stays up for inspection; fix: appliance lab down"
             )
-        say(f"lab up: {nodes} boards answer SSH ({addressing} addressing)")
+        how = f"booted from cards in {cards}" if cards else f"{addressing} addressing"
+        say(f"lab up: the master board and {nodes} workers answer SSH ({how})")
+    say(KUBERNETES_NOTE)
     return record
 
 
-def _lab_pids() -> list[int]:
-    """Every process the lab started: all in `pilab-*` namespaces, plus host-side helpers."""
+def _lab_pids(dirs: LabDirs) -> list[int]:
+    """Every process the lab started: all in `pilab-*` namespaces and the boards' cgroups, the
+    boards' power loops (between two boots of a reboot a loop is in no named namespace), plus
+    host-side helpers."""
     pids: set[int] = set()
     for namespace in plumbing.list_namespaces(t.PREFIX):
         pids.update(plumbing.namespace_pids(namespace))
+    pids.update(boards.all_power_pids(dirs.run))
+    with contextlib.suppress(EnvironmentProblem):
+        pids.update(cgroups.pids(cgroups.lab_dir()))
     pids.update(webforward.find_pids(t.MASTER_NS))
     return sorted(pids)
 
@@ -193,9 +217,14 @@ def _remove(dirs: LabDirs) -> None:
     master = plumbing.namespace_pids(t.MASTER_NS) if (plumbing.NETNS_DIR / t.MASTER_NS).exists() else []
     plumbing.kill_pids(master, signal.SIGTERM)  # let the daemon close its files cleanly…
     plumbing.wait_gone(master, 1.0)
-    pids = _lab_pids()
+    pids = _lab_pids(dirs)
     plumbing.kill_pids(pids)  # …then everything at once
     alive = plumbing.wait_gone(pids, 5.0)
+    with contextlib.suppress(EnvironmentProblem):
+        cgroups.remove(cgroups.lab_dir())
+    record = load_record(dirs)
+    if record is not None and record.cards:
+        card_files.detach(card_files.leftover_loops(Path(record.cards)))
     namespaces = plumbing.list_namespaces(t.PREFIX)
     if namespaces:
         plumbing.run(["ip", "-batch", "-"], check=False,
@@ -206,10 +235,13 @@ def _remove(dirs: LabDirs) -> None:
         (dirs.run / "logs").rename(dirs.base / "last-run-logs")
     shutil.rmtree(dirs.run, ignore_errors=True)
     left = plumbing.list_namespaces(t.PREFIX)
+    with contextlib.suppress(EnvironmentProblem):
+        if cgroups.lab_dir().exists():
+            left.append(str(cgroups.lab_dir()))
     if alive or left:
         raise EnvironmentProblem(
-            f"lab down left processes {alive} and namespaces {left}; fix: check `ps` for processes "
-            "in D state, then run appliance lab down again"
+            f"lab down left processes {alive} and namespaces or cgroups {left}; fix: check `ps` for "
+            "processes in D state, then run appliance lab down again"
         )
 
 

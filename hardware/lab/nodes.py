@@ -1,16 +1,36 @@
-"""Lab boards: power on (boot), power off (power cut), find their init, run commands in them.
+"""Lab boards: power on (boot systemd), power off (power cut), find their init, run commands in them.
 
-A board is a network namespace (holding its cable; re-made blank at every
-power cut, because a real power cut loses all kernel network state) plus, while powered, a process tree in its own PID, mount and UTS namespaces.
-Power-on runs `node_launch.sh` as PID 1 of a new PID namespace; it mounts the
-overlay root and becomes busybox init. Power-off SIGKILLs every process in
-the board's network namespace at once: the PID namespace's init dies, the
-kernel kills the rest, and the mount namespace with the overlay goes away —
-no clean shutdown, exactly like pulling the plug. The disk (upper dir) stays.
+A board is a Raspberry Pi running Raspberry Pi OS: its own root (an overlay of the cached
+root with the board's disk on top, or its SD-card file with `lab up --cards`), its own
+PID, mount, UTS and cgroup namespaces, and systemd as PID 1. Workers `pi-N` each have a
+network namespace holding their cable (re-made blank at every power cut and reboot, as a
+real one loses all kernel network state); the master board shares the master's namespace
+with the daemon, which owns its addresses.
+
+Power-on writes the board's boot settings and the lab's "firmware" files, then starts
+`board_power.sh` detached in the board's network namespace: it boots the board
+(`board_launch.sh`, see there) and boots it again after a `reboot` inside. Power-off
+SIGKILLs the power loop and every process of the board's cgroup at once: no clean
+shutdown, exactly like pulling the plug; its mounts vanish with its mount namespace. The
+disk stays.
+
+What the lab's firmware adds to a board's /run at every boot (its disk stays the Pi's):
+- `pilab-board.service`: its name at first boot, the lab's login key for root and pi, an
+  ed25519 host key when missing, fixed addresses with `--addressing static` (not on cards:
+  a card brings its own name, user and keys through cloud-init);
+- `pilab-dhcp.service` with `--addressing dhcp`: one real DHCP client on eth0 (udhcpc,
+  dhcpcd or dhclient by board), with NetworkManager told to leave eth0 and resolv.conf
+  alone; on cards NetworkManager owns eth0, as on Pi OS. The master board's
+  NetworkManager manages nothing (the daemon owns eth0 and wlan0);
+- masks for units that cannot work in a namespace (`MASKED`) and, outside cards,
+  for `sshd-keygen.service` (the lab makes the host key instead; RSA generation would
+  triple the time 16 boards take to come up).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shlex
 import subprocess
@@ -19,12 +39,30 @@ from importlib import resources
 from pathlib import Path
 
 from foundation.errors import EnvironmentProblem
-from hardware.lab import plumbing
+from hardware.lab import cards as card_files
+from hardware.lab import cgroups, plumbing
 from hardware.lab import topology as t
 from hardware.lab.topology import LabPlan, NodePlan
 
-SSHD_COMMAND = "/usr/sbin/sshd -D -e -h /etc/ssh/ssh_host_ed25519_key"
-"""sshd in the foreground (init respawns it), logging to the console, with the board's own key."""
+MASKED: tuple[str, ...] = (
+    "console-getty.service",      # the console is a log file on the host, not a terminal
+    # The lab's firmware mounts the root read-write; its device (a loop device or overlay on the
+    # host) is not in the board, so fstab's root=PARTUUID= line cannot be remounted.
+    "systemd-remount-fs.service",
+    "systemd-timesyncd.service",  # the clock is the host's (and CAP_SYS_TIME is dropped)
+    # The host kernel's debug, tracing and configfs knobs: a board must not turn them.
+    "sys-kernel-debug.mount", "sys-kernel-tracing.mount", "sys-kernel-config.mount",
+)
+"""Units masked in every board (runtime masks in /run/systemd/system)."""
+
+MASKED_OUTSIDE_CARDS: tuple[str, ...] = ("sshd-keygen.service",)
+"""Units masked on lab disks only: pilab-board.service makes the host key instead."""
+
+DROP_CAPS = "-sys_time,-sys_module"
+"""Capabilities taken from a board's bounding set (setpriv syntax): the host's clock and kernel."""
+
+MASTER_HOSTNAME = "pilab-master"
+"""The master board's name at first boot (the master daemon's DHCP client says the same)."""
 
 
 @dataclass(frozen=True)
@@ -33,26 +71,54 @@ class BoardPaths:
 
     disk: Path
     """Its persistent disk (overlay upper + work dirs): survives power cycles and `lab down`."""
-    boot: Path
-    """Files copied into its /run/pilab at every power-on."""
+    run: Path
+    """Its runtime dir (removed by `lab down`): boot settings, firmware files, kernel view, root mount point."""
     console: Path
     """Its console log."""
+
+    @property
+    def boot(self) -> Path:
+        """The lab's firmware files, copied into the board's /run at every boot."""
+        return self.run / "firmware"
+
+    @property
+    def kernel(self) -> Path:
+        """The emulated kernel files of the current boot (and kernel.json for `lab status`)."""
+        return self.run / "kernel"
+
+    @property
+    def conf(self) -> Path:
+        """The boot settings board_power.sh and board_launch.sh read."""
+        return self.run / "board.conf"
 
 
 def board_paths(state_dir: Path, run_dir: Path, name: str) -> BoardPaths:
     """The paths of board `name` under the lab's state (disks) and run (runtime) dirs."""
     return BoardPaths(
         disk=state_dir / "disks" / name,
-        boot=run_dir / "nodes" / name / "boot",
+        run=run_dir / "nodes" / name,
         console=run_dir / "logs" / f"{name}.console",
     )
 
 
-def node_env(plan: LabPlan, node: NodePlan) -> str:
-    """The shell settings the board's boot script reads (/run/pilab/node.env)."""
+def _resource(name: str) -> str:
+    return resources.files("hardware.lab").joinpath(name).read_text()
+
+
+def addressing_of(plan: LabPlan, node: NodePlan, card: bool) -> str:
+    """How the lab addresses this board: dhcp or static (lab disks), card (NetworkManager), none (master)."""
+    if node.role == "master":
+        return "none"
+    return "card" if card else plan.addressing
+
+
+def board_env(plan: LabPlan, node: NodePlan, addressing: str) -> str:
+    """The shell settings the lab's units read inside the board (/run/pilab/board.env)."""
     values = {
         "PILAB_NODE": node.name,
-        "PILAB_ADDRESSING": plan.addressing,
+        "PILAB_HOSTNAME": MASTER_HOSTNAME if node.role == "master" else node.name,
+        "PILAB_ROLE": node.role,
+        "PILAB_ADDRESSING": addressing,
         "PILAB_DHCP_CLIENT": node.dhcp_client,
         "PILAB_ADDRESS": str(node.static_address),
         "PILAB_GATEWAY": str(plan.master_address.ip),
@@ -60,54 +126,160 @@ def node_env(plan: LabPlan, node: NodePlan) -> str:
     return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
 
 
-def inittab() -> str:
-    """busybox init's table: run the boot script once, then keep sshd running."""
-    return f"::sysinit:/bin/sh /run/pilab/boot\n::respawn:{SSHD_COMMAND}\n"
+BOARD_UNIT = """\
+[Unit]
+Description=Lab board duties: name, login key, SSH host key, lab addressing
+DefaultDependencies=no
+After=local-fs.target
+Before=network-pre.target ssh.service sshd-keygen.service multi-user.target
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh /run/pilab/board-setup
+StandardOutput=journal+console
+"""
+
+DHCP_UNIT = """\
+[Unit]
+Description=Lab DHCP client on eth0 ({client})
+After=pilab-board.service network-pre.target
+Before=network.target
+Wants=network.target
+
+[Service]
+ExecStart=/bin/sh /run/pilab/dhcp-client
+Restart=always
+RestartSec=1
+"""
+
+NM_LEAVE_ALONE = """\
+# Written by the lab's firmware: {why}
+[main]
+dns=none
+rc-manager=unmanaged
+
+[keyfile]
+unmanaged-devices={devices}
+"""
 
 
-def _resource(name: str) -> str:
-    return resources.files("hardware.lab").joinpath(name).read_text()
+def firmware_files(plan: LabPlan, node: NodePlan, public_key: str, card: bool) -> dict[str, str]:
+    """The files of the board's /run for this power-on, by path below /run.
+
+    A value starting with "-> " is a symbolic link to the rest of it.
+    """
+    addressing = addressing_of(plan, node, card)
+    files: dict[str, str] = {"pilab/board.env": board_env(plan, node, addressing)}
+    masked = MASKED + (() if card else MASKED_OUTSIDE_CARDS)
+    files.update({f"systemd/system/{unit}": "-> /dev/null" for unit in masked})
+    if not card:
+        files.update({
+            "pilab/board-setup": _resource("board_setup.sh"),
+            "pilab/authorized_key": public_key.strip() + "\n",
+            "systemd/system/pilab-board.service": BOARD_UNIT,
+            "systemd/system/multi-user.target.wants/pilab-board.service": "-> ../pilab-board.service",
+        })
+    if addressing == "dhcp":
+        files.update({
+            "pilab/dhcp-client": _resource("board_dhcp.sh"),
+            "systemd/system/pilab-dhcp.service": DHCP_UNIT.format(client=node.dhcp_client),
+            "systemd/system/multi-user.target.wants/pilab-dhcp.service": "-> ../pilab-dhcp.service",
+        })
+    if addressing in ("dhcp", "static"):
+        files["NetworkManager/conf.d/90-pilab.conf"] = NM_LEAVE_ALONE.format(
+            why=f"the lab's {addressing} addressing owns eth0 and resolv.conf", devices="interface-name:eth0")
+    if node.role == "master":
+        files["NetworkManager/conf.d/90-pilab.conf"] = NM_LEAVE_ALONE.format(
+            why="the master daemon owns eth0, wlan0 and the namespace they live in", devices="*")
+    return files
+
+
+def write_tree(base: Path, files: dict[str, str]) -> None:
+    """Write `firmware_files` below `base` (emptied first)."""
+    if base.exists():
+        subprocess.run(["rm", "-rf", str(base)], check=True)
+    for relative, content in files.items():
+        path = base / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if content.startswith("-> "):
+            path.symlink_to(content[3:])
+        else:
+            path.write_text(content)
+
+
+def board_conf(plan: LabPlan, node: NodePlan, *, paths: BoardPaths, lower: Path,
+               card: Path | None, layout: card_files.CardLayout | None) -> str:
+    """The settings board_power.sh and board_launch.sh source (shell assignments)."""
+    import sys
+
+    values = {
+        "NAME": node.name,
+        "NAMESPACE": node.namespace,
+        "RESET_NETWORK": "no" if node.role == "master" else "yes",
+        "SWITCH_NS": t.SWITCH_NS, "PORT": node.switch_port, "BRIDGE": t.BRIDGE, "MAC": node.mac,
+        "LAUNCHER": str(paths.run / "launch.sh"),
+        "ROOT": str(paths.run / "root"),
+        "MODE": "card" if card else "overlay",
+        "LOWER": str(lower), "DISK": str(paths.disk),
+        "CARD": str(card or ""),
+        "ROOT_OFFSET": str(layout.root.offset if layout else 0),
+        "ROOT_SIZE": str(layout.root.size if layout else 0),
+        "BOOT_OFFSET": str(layout.boot.offset if layout else 0),
+        "FIRMWARE": str(paths.boot), "KERNEL": str(paths.kernel),
+        "CGROUP": str(cgroups.board_dir(node.name)),
+        "CONSOLE": str(paths.console),
+        "PYTHON": sys.executable,
+        "HOSTNAME": (MASTER_HOSTNAME if node.role == "master" else node.name) if not card else "localhost",
+        "DROP_CAPS": DROP_CAPS,
+    }
+    return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
 
 
 def power_on(plan: LabPlan, node: NodePlan, *, lower: Path, paths: BoardPaths, public_key: str,
-             check_off: bool = True) -> None:
-    """Boot `node`: stage its boot files and start its init, detached from the caller.
+             card: Path | None = None, check_off: bool = True) -> None:
+    """Boot `node` (a worker or the master board) from its disk or card, detached from the caller.
 
-    `check_off=False` skips the "already on?" scan of /proc (used by `lab up`, whose
-    namespaces are brand new, to keep a 16-board start fast).
+    `check_off=False` skips the "already on?" check (used by `lab up`, whose namespaces are
+    brand new, to keep a 16-board start fast).
     """
-    if check_off and init_pid(node) is not None:
+    if check_off and powered(node, paths):
         raise EnvironmentProblem(f"{node.name} is already powered on; fix: appliance lab power {node.name} off")
-    paths.boot.mkdir(parents=True, exist_ok=True)
+    layout = card_files.read_layout(card) if card else None
+    paths.run.mkdir(parents=True, exist_ok=True)
     paths.console.parent.mkdir(parents=True, exist_ok=True)
-    paths.disk.mkdir(parents=True, exist_ok=True)
-    (paths.boot / "boot").write_text(_resource("node_boot.sh"))
-    (paths.boot / "inittab").write_text(inittab())
-    (paths.boot / "node.env").write_text(node_env(plan, node))
-    (paths.boot / "authorized_key").write_text(public_key.strip() + "\n")
-    launcher = paths.boot.parent / "launch.sh"
-    launcher.write_text(_resource("node_launch.sh"))
+    if card is None:
+        paths.disk.mkdir(parents=True, exist_ok=True)
+    write_tree(paths.boot / "run", firmware_files(plan, node, public_key, card is not None))
+    (paths.boot / "swapoff").write_text(_resource("board_swapoff.sh"))
+    (paths.boot / "swapoff").chmod(0o755)
+    (paths.run / "launch.sh").write_text(_resource("board_launch.sh"))
+    (paths.run / "power.sh").write_text(_resource("board_power.sh"))
+    paths.conf.write_text(board_conf(plan, node, paths=paths, lower=lower, card=card, layout=layout))
     with open(paths.console, "ab") as console:
         # `setsid -f` forks and exits at once, so the board's process tree is
-        # re-parented away from us: no zombie is left with the caller (pytest).
+        # re-parented away from us: no zombie is left with the caller (pytest). nsenter, not
+        # `ip netns exec`: that one mounts a new /sys, hiding the host's cgroup2 mount.
         subprocess.run(
-            [
-                "setsid", "-f", "ip", "netns", "exec", node.namespace,
-                "unshare", "--mount", "--uts", "--pid", "--fork", "--propagation", "private",
-                "--", "/bin/sh", str(launcher),
-                node.name, str(lower), str(paths.disk), str(paths.boot), str(paths.console),
-            ],
+            ["setsid", "-f", "nsenter", f"--net={plumbing.NETNS_DIR / node.namespace}", "--",
+             "/bin/sh", str(paths.run / "power.sh"), str(paths.conf)],
             stdin=subprocess.DEVNULL, stdout=console, stderr=console, check=True,
         )
 
 
+@functools.cache
+def _own_pid_namespace() -> str:
+    return os.readlink("/proc/self/ns/pid")
+
+
 def init_pid(node: NodePlan) -> int | None:
-    """Host PID of the board's init (PID 1 of its PID namespace), or None when powered off."""
-    own_pidns = os.readlink("/proc/self/ns/pid")
-    for pid in plumbing.namespace_pids(node.namespace):
+    """Host PID of the board's init (PID 1 of its PID namespace), or None when it is not running."""
+    own = _own_pid_namespace()
+    for pid in cgroups.pids(cgroups.board_dir(node.name)):
         try:
-            if os.readlink(f"/proc/{pid}/ns/pid") == own_pidns:
-                continue  # unshare itself (or a helper) still in our PID namespace
+            if os.readlink(f"/proc/{pid}/ns/pid") == own:
+                continue
             status = Path(f"/proc/{pid}/status").read_text()
         except (FileNotFoundError, ProcessLookupError):
             continue
@@ -117,14 +289,47 @@ def init_pid(node: NodePlan) -> int | None:
     return None
 
 
-def power_off(node: NodePlan, timeout: float = 5.0) -> None:
-    """Cut the power: SIGKILL every process of the board at once, then wait until they are gone."""
-    pids = plumbing.namespace_pids(node.namespace)
-    plumbing.kill_pids(pids)
-    alive = plumbing.wait_gone(pids, timeout)
+def power_pids(paths: BoardPaths) -> list[int]:
+    """The board's power loop and boot helpers on the host side (found by their command lines)."""
+    return _pids_with_argument_under(paths.run)
+
+
+def all_power_pids(run_dir: Path) -> list[int]:
+    """The power loops and boot helpers of every board of the lab whose run dir is `run_dir`."""
+    return _pids_with_argument_under(run_dir / "nodes")
+
+
+def _pids_with_argument_under(directory: Path) -> list[int]:
+    marker = (str(directory) + "/").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if any(arg.startswith(marker) for arg in (entry / "cmdline").read_bytes().split(b"\0")):
+                    found.append(int(entry.name))
+    return found
+
+
+def powered(node: NodePlan, paths: BoardPaths) -> bool:
+    """True while the board runs or its power loop is (re)booting it."""
+    return init_pid(node) is not None or bool(power_pids(paths))
+
+
+def power_off(node: NodePlan, paths: BoardPaths, timeout: float = 5.0) -> None:
+    """Cut the power: SIGKILL the power loop and every process of the board at once, then wait."""
+    directory = cgroups.board_dir(node.name)
+    loop = power_pids(paths)
+    board = cgroups.pids(directory)
+    worker = plumbing.namespace_pids(node.namespace) if node.role != "master" else []
+    plumbing.kill_pids(loop)  # first, so that it cannot take the board's death for a reboot
+    cgroups.kill(directory)
+    plumbing.kill_pids(worker)
+    alive = plumbing.wait_gone(sorted({*loop, *board, *worker}), timeout)
     if alive:
         raise EnvironmentProblem(f"{node.name}: processes {alive} survived SIGKILL; fix: check `ps` for D state")
-    reset_network(node)
+    cgroups.remove(directory, timeout)
+    if node.role != "master":
+        reset_network(node)
 
 
 def reset_network(node: NodePlan) -> None:
@@ -133,7 +338,8 @@ def reset_network(node: NodePlan) -> None:
     Without this, addresses, routes, nftables rules and interfaces the board made would
     outlive its power cut in the named namespace. The cable is re-made with the same MAC;
     a cable that was pulled stays pulled. The switch port is deleted first (synchronously)
-    because namespace teardown in the kernel is asynchronous.
+    because namespace teardown in the kernel is asynchronous. (board_power.sh does the same
+    at a reboot.)
     """
     pulled = plumbing.link_state(t.SWITCH_NS, node.switch_port) == "down"
     plumbing.run(["ip", "-n", t.SWITCH_NS, "link", "del", node.switch_port], check=False)
@@ -151,7 +357,7 @@ def enter_command(node: NodePlan, command: list[str]) -> list[str]:
     if pid is None:
         raise EnvironmentProblem(f"{node.name} is powered off; fix: appliance lab power {node.name} on")
     return [
-        "nsenter", f"--target={pid}", "--mount", "--uts", "--net", "--pid", "--root", "--wd",
+        "nsenter", f"--target={pid}", "--mount", "--uts", "--net", "--pid", "--cgroup", "--root", "--wd",
         "--", "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME=/root", "TERM=" + os.environ.get("TERM", "dumb"), *command,
     ]

@@ -13,6 +13,8 @@ TOOLS: tuple[tuple[str, str], ...] = (
     ("unshare", "util-linux"),
     ("nsenter", "util-linux"),
     ("setsid", "util-linux"),
+    ("setpriv", "util-linux"),
+    ("pivot_root", "util-linux"),
     ("dnsmasq", "dnsmasq-base"),
     ("udhcpc", "udhcpc"),
     ("ssh-keygen", "openssh-client"),
@@ -20,7 +22,13 @@ TOOLS: tuple[tuple[str, str], ...] = (
 )
 """Host commands the lab runs, with the Debian package that provides each."""
 
-NAMESPACES: tuple[str, ...] = ("net", "mnt", "pid", "uts")
+CARD_TOOLS: tuple[tuple[str, str], ...] = (
+    ("losetup", "mount"),
+    ("mcopy", "mtools"),
+)
+"""Host commands `lab up --cards` needs besides those: loop devices, reading the FAT boot partition."""
+
+NAMESPACES: tuple[str, ...] = ("net", "mnt", "pid", "uts", "cgroup")
 """Kernel namespaces every board needs."""
 
 
@@ -47,7 +55,7 @@ def check_kernel(filesystems: Path = Path("/proc/filesystems"), ns_dir: Path = P
     if missing:
         raise EnvironmentProblem(
             f"the kernel lacks {', '.join(missing)} namespaces; "
-            "fix: boot a kernel with CONFIG_NET_NS, CONFIG_PID_NS, CONFIG_UTS_NS"
+            "fix: boot a kernel with CONFIG_NET_NS, CONFIG_PID_NS, CONFIG_UTS_NS, CONFIG_CGROUPS"
         )
 
 
@@ -59,8 +67,8 @@ def check_tools(tools: tuple[tuple[str, str], ...] = TOOLS) -> None:
 
 
 def check_root_filesystem(lower: Path) -> None:
-    """The cached root must hold sshd and busybox (the boards' init)."""
-    for inside, package in (("usr/sbin/sshd", "openssh-server"), ("bin/busybox", "busybox")):
+    """The cached root must hold sshd and systemd (the boards' init)."""
+    for inside, package in (("usr/sbin/sshd", "openssh-server"), ("lib/systemd/systemd", "systemd")):
         if not (lower / inside).exists():
             raise EnvironmentProblem(
                 f"the lab root {lower} has no /{inside}; fix: rm -rf {lower} and run "
@@ -97,10 +105,12 @@ def check_disk_dir(directory: Path, mounts: Path = Path("/proc/self/mountinfo"))
 
 
 def check_all() -> None:
-    """Root, kernel features, host tools and the namespace prefix, in that order."""
+    """Root, kernel features, host tools, the namespace prefix and a cgroup2 hierarchy, in that order."""
+    from hardware.lab.cgroups import cgroup2_root
     from hardware.lab.topology import PREFIX
 
     check_root()
     check_kernel()
     check_tools()
     check_prefix(PREFIX)
+    cgroup2_root()

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from foundation.errors import ApplianceError
 from hardware.lab import topology as t
 
 UDHCPC_HOOK = """#!/bin/sh
@@ -75,6 +76,7 @@ def start_internet(run_dir: Path) -> None:
     www = internet / "www"
     www.mkdir(parents=True, exist_ok=True)
     (www / "index.html").write_text("hello from the pilab internet\n")
+    publish_packages(www, run_dir / "logs" / "internet-http.log")
     records = [f"--host-record={name},{address}" for name, address in t.INTERNET_NAMES]
     spawn(t.INTERNET_NS, [
         "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
@@ -85,6 +87,23 @@ def start_internet(run_dir: Path) -> None:
     spawn(t.INTERNET_NS, [
         sys.executable, "-m", "http.server", "80", "--bind", str(t.INTERNET_HTTP), "--directory", str(www),
     ], run_dir / "logs" / "internet-http.log")
+
+
+def publish_packages(www: Path, log: Path) -> None:
+    """The Kubernetes fake's apt repositories (pkgs.k8s.io layout) and Debian packages under `www`.
+
+    Built once into the lab cache (scripts/install does it); if that fails the
+    lab still comes up and the reason is in the internet's HTTP log, where a
+    failing `apt-get update` on a board leads.
+    """
+    from hardware.lab.kubefake import publish
+
+    try:
+        publish(www)
+    except ApplianceError as error:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as out:
+            out.write(f"package repositories not published: {error}\n")
 
 
 def start_master_uplink(run_dir: Path) -> None:

@@ -4,7 +4,8 @@ Layout under the lab directory (default /var/lib/appliance-lab, or
 $APPLIANCE_LAB_DIR):
 
     disks/pi-N/{upper,work}   each board's "SD card" (kept by `lab down`)
-    disks/master/             the master's cluster.yaml and state dir (its card)
+    disks/master-board/       the master board's disk (its root, sshd, systemd)
+    disks/master/             the master daemon's cluster.yaml and state dir (on the host's files)
     ssh/id_ed25519[.pub]      the lab's login key (root and pi on every board)
     run/                      runtime files; removed by `lab down`
     run/state.json            what `lab up` made (plan parameters, phase)
@@ -90,6 +91,8 @@ class LabRecord:
     """The demo login of the master's web page."""
     web_port: int | None = None
     """Host port forwarded to the master's web page, if any."""
+    cards: str | None = None
+    """With `lab up --cards DIR`: the directory of card files the boards boot from."""
 
     def plan(self) -> t.LabPlan:
         """The topology this record describes."""

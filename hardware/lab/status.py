@@ -11,16 +11,26 @@ from __future__ import annotations
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+from hardware.lab import cards as card_files
 from hardware.lab import nodes as boards
 from hardware.lab import plumbing, services
 from hardware.lab import topology as t
+from hardware.lab.firmware import KernelView
 from hardware.lab.state import LabDirs, LabRecord, load_record
+
+KUBERNETES_NOTE = ("Kubernetes in the lab is simulated: kubeadm, the kubelet and the API server are the "
+                   "lab's contract fake (hardware/lab/kubefake), not a real control plane")
+"""What `lab up` and `lab status` say about Kubernetes."""
 
 
 def board_address(plan: t.LabPlan, node: t.NodePlan) -> str | None:
-    """The board's IPv4 address on eth0 (no prefix length), or None."""
+    """The board's IPv4 address on eth0 (no prefix length), or None. The master board's is the
+    master's LAN address (it shares the master's namespace)."""
+    if node.role == "master":
+        return str(plan.master_address.ip)
     try:
         addresses = plumbing.ipv4_addresses(node.namespace, "eth0")
     except Exception:  # namespace gone mid-read
@@ -56,26 +66,47 @@ def wait_for_ssh(plan: t.LabPlan, which: tuple[t.NodePlan, ...], timeout: float)
     return sorted(waiting)
 
 
-def worker_entry(plan: t.LabPlan, node: t.NodePlan, dirs: LabDirs) -> dict[str, Any]:
-    """One worker board's row of `lab status`."""
+def kernel_entry(paths: boards.BoardPaths) -> dict[str, Any] | None:
+    """What the board's current boot was given by the lab's firmware (see hardware.lab.firmware)."""
+    try:
+        view = KernelView.from_json((paths.kernel / "kernel.json").read_text())
+    except (OSError, ValueError, KeyError):
+        return None
+    return {"cmdline": view.cmdline, "memory_cgroup": view.memory_cgroup, "swaps": list(view.swaps),
+            "emulated": True}
+
+
+def board_entry(plan: t.LabPlan, node: t.NodePlan, record: LabRecord, dirs: LabDirs) -> dict[str, Any]:
+    """One board's row of `lab status` (a worker, or the master board)."""
+    paths = boards.board_paths(dirs.base, dirs.run, node.name)
     powered = boards.init_pid(node) is not None
     address = board_address(plan, node) if powered else None
-    ssh = bool(address) and plumbing.ssh_banner(t.MASTER_NS, str(address), 0.5) is not None
+    listening = powered and plumbing.tcp_listening(node.namespace, 22)
+    ssh = bool(address) and listening and plumbing.ssh_banner(t.MASTER_NS, str(address), 0.5) is not None
+    card = card_files.card_file(Path(record.cards), node.name) if record.cards else None
     return {
-        "name": node.name, "role": "worker", "namespace": node.namespace, "mac": node.mac,
+        "name": node.name, "role": node.role,
+        "namespace": node.namespace, "mac": node.mac,
         "address": address, "state": "running" if powered else "off", "ssh": ssh,
         "link": plumbing.link_state(t.SWITCH_NS, node.switch_port) or "missing",
-        "dhcp_client": node.dhcp_client if plan.addressing == "dhcp" else None,
-        "disk": str(dirs.base / "disks" / node.name),
-        "console": str(dirs.run / "logs" / f"{node.name}.console"),
+        "dhcp_client": node.dhcp_client if plan.addressing == "dhcp" and node.role != "master" and not card
+        else None,
+        "disk": str(card or paths.disk),
+        "card": str(card) if card else None,
+        "console": str(paths.console),
+        "kernel": kernel_entry(paths) if powered else None,
     }
 
 
 def master_entry(plan: t.LabPlan, record: LabRecord, dirs: LabDirs) -> dict[str, Any]:
-    """The master's row of `lab status`, with the daemon's supervision state."""
+    """The master's row of `lab status`: its namespace and the daemon's supervision state (the master
+    board, the same Pi's root and sshd, has a row of its own, `master-board`)."""
     return {
         "name": "master", "role": "master", "namespace": t.MASTER_NS, "mac": plan.master_mac,
-        "address": str(plan.master_address.ip), "state": "running", "ssh": False,
+        "address": str(plan.master_address.ip), "state": "running",
+        # The master's address answers SSH when the master board's sshd runs.
+        "ssh": plumbing.tcp_listening(t.MASTER_NS, 22)
+        and plumbing.ssh_banner(t.MASTER_NS, str(plan.master_address.ip), 0.5) is not None,
         "link": plumbing.link_state(t.SWITCH_NS, f"{t.PREFIX}master") or "missing",
         "config": str(dirs.master_config), "state_dir": str(dirs.master_state),
         "daemon": services.daemon_status(dirs.run) if record.daemon else {"running": False, "started": False},
@@ -112,10 +143,11 @@ def lab_status(dirs: LabDirs) -> dict[str, Any]:
     leftovers = plumbing.list_namespaces(t.PREFIX)
     if record is None or not leftovers:  # no record, or a stale one (e.g. after a reboot)
         return {"running": False, "nodes": [], "home": None, "internet": None, "web": None,
+                "kubernetes": {"simulated": True, "note": KUBERNETES_NOTE},
                 "leftovers": leftovers, "stale_record": record is not None}
     plan = record.plan()
-    with ThreadPoolExecutor(max_workers=min(16, len(plan.nodes))) as pool:
-        workers = list(pool.map(lambda n: worker_entry(plan, n, dirs), plan.nodes))
+    with ThreadPoolExecutor(max_workers=min(16, len(plan.boards))) as pool:
+        master_board, *workers = pool.map(lambda n: board_entry(plan, n, record, dirs), plan.boards)
     names = appliance_names(plan, [w["address"] for w in workers if w["address"]])
     for worker in workers:
         worker["appliance_name"] = names.get(worker["address"])
@@ -125,7 +157,9 @@ def lab_status(dirs: LabDirs) -> dict[str, Any]:
         "phase": record.phase,
         "addressing": record.addressing,
         "started_at": record.started_at,
-        "nodes": [master_entry(plan, record, dirs), *workers],
+        "nodes": [master_entry(plan, record, dirs), *workers, master_board],
+        "cards": record.cards,
+        "kubernetes": {"simulated": True, "note": KUBERNETES_NOTE},
         "home": {"namespace": t.HOME_NS, "router": str(t.HOME_ROUTER.ip),
                  "master_uplink_address": uplink[0].split("/")[0] if uplink else None},
         "internet": {"namespace": t.INTERNET_NS, "http": str(t.INTERNET_HTTP), "dns": str(t.INTERNET_DNS),

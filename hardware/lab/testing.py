@@ -75,8 +75,8 @@ class LabHandle:
         return record.plan()
 
     def node(self, name: str) -> t.NodePlan:
-        """A worker board by name (pi-N)."""
-        node = self.plan.node(name)
+        """A board by name (pi-N, or master-board)."""
+        node = self.plan.board(name)
         if node is None:
             raise KeyError(name)
         return node
@@ -101,7 +101,7 @@ class LabHandle:
 
     def read_file(self, node: str, path: str) -> str:
         """A file's text as `node` sees it (through the board's own root)."""
-        board = self.plan.node(node)
+        board = self.plan.board(node)
         if board is None:  # master, home, internet share the host's files
             return Path(path).read_text()
         pid = boards.init_pid(board)

@@ -34,7 +34,9 @@ $APPLIANCE_LAB_DIR) lets a second lab run beside the first, e.g. for a developer
 SWITCH_NS = PREFIX + "switch"
 """Namespace holding the bridge, so the host's namespace never sees it."""
 MASTER_NS = PREFIX + "master"
-"""The master Pi's network namespace (it runs on the host's filesystem)."""
+"""The master Pi's network namespace: the daemon (on the host's filesystem) and the master board."""
+MASTER_BOARD = "master-board"
+"""The master Pi's own board (its root, systemd, sshd), living in MASTER_NS next to the daemon."""
 HOME_NS = PREFIX + "home"
 """The home router: DHCP for the master's wlan0, routes to the internet."""
 INTERNET_NS = PREFIX + "internet"
@@ -73,8 +75,11 @@ INTERNET_NAMES: tuple[tuple[str, IPv4Address], ...] = (
     ("example.com", INTERNET_HTTP),
     ("mirror.example.net", INTERNET_HTTP),
     ("dns.example.net", INTERNET_DNS),
+    ("pkgs.k8s.example.net", INTERNET_HTTP),
+    ("deb.example.net", INTERNET_HTTP),
 )
-"""Names the internet's DNS server knows (reserved example names only)."""
+"""Names the internet's DNS server knows (reserved example names only); pkgs.k8s.example.net and
+deb.example.net serve the Kubernetes fake's apt repositories (hardware/lab/kubefake)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ class NodePlan:
     """Which real DHCP client it boots with."""
     static_address: IPv4Interface
     """Its address with `--addressing static` (and only then)."""
+    role: str = "worker"
+    """`worker`, or `master` for the master board (which shares the master's namespace and cable)."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,24 @@ class LabPlan:
     """MAC of the master's wlan0."""
 
     def node(self, name: str) -> NodePlan | None:
-        """The node called `name`, or None."""
+        """The worker board called `name`, or None."""
         return next((n for n in self.nodes if n.name == name), None)
+
+    @property
+    def master_board(self) -> NodePlan:
+        """The master's own board: in the master's namespace, on its cable, with its address."""
+        return NodePlan(name=MASTER_BOARD, index=0, namespace=MASTER_NS, switch_port=PREFIX + "master",
+                        mac=self.master_mac, dhcp_client="", static_address=self.master_address,
+                        role="master")
+
+    @property
+    def boards(self) -> tuple[NodePlan, ...]:
+        """Every board: the master board first, then the workers."""
+        return (self.master_board, *self.nodes)
+
+    def board(self, name: str) -> NodePlan | None:
+        """The board called `name` (a worker or the master board), or None."""
+        return next((b for b in self.boards if b.name == name), None)
 
     @property
     def namespaces(self) -> tuple[str, ...]:

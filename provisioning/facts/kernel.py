@@ -26,6 +26,10 @@ def _sysctl_path(key: str) -> str:
 SECTIONS = (
     s.command("modules", "cut -d' ' -f1 /proc/modules"),
     *(s.exists(f"sys_module:{name}", f"/sys/module/{name}") for name in MODULES),
+    # What the doctor also accepts: a module built in (or loaded where /proc/modules is not shown)
+    # is active when its effect is: /proc/sys/net/bridge for br_netfilter, overlay in filesystems.
+    s.exists("bridge_sysctls", "/proc/sys/net/bridge"),
+    s.command("filesystems", "cut -f2 /proc/filesystems"),
     s.file("modules_conf", paths.MODULES_CONF),
     *(s.file(f"sysctl:{key}", _sysctl_path(key)) for key in SYSCTLS),
     s.file("sysctl_conf", paths.SYSCTL_CONF),
@@ -57,6 +61,10 @@ def parse(raw: dict[str, str]) -> KernelFacts:
     """KernelFacts from the gathered sections."""
     loaded = set(parsers.proc_modules(raw.get("modules", "")))
     loaded |= {name for name in MODULES if s.flag(raw.get(f"sys_module:{name}"))}
+    if s.flag(raw.get("bridge_sysctls")):
+        loaded.add("br_netfilter")
+    if "overlay" in raw.get("filesystems", "").split():
+        loaded.add("overlay")
     sysctls = {}
     for key in SYSCTLS:
         text = s.file_text(raw.get(f"sysctl:{key}"))

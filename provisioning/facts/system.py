@@ -22,6 +22,7 @@ SECTIONS = (
     s.file("cgroup_controllers", "/sys/fs/cgroup/cgroup.controllers"),
     s.file("proc_cgroups", "/proc/cgroups"),
     s.exists("systemd", "/run/systemd/system"),
+    s.command("epoch", "date +%s"),
 )
 
 
@@ -49,6 +50,8 @@ class SystemFacts:
     """Whether the running kernel has the memory cgroup (None: cannot tell)."""
     systemd: bool
     """True when systemd is PID 1 (units can be managed)."""
+    epoch: int | None = None
+    """The node's clock (Unix seconds) when the facts were read, None when unreadable."""
 
     @property
     def pretty_os(self) -> str:
@@ -93,4 +96,5 @@ def parse(raw: dict[str, str]) -> SystemFacts:
         memory_cgroup=memory_cgroup(s.file_text(raw.get("cgroup_controllers")),
                                     s.file_text(raw.get("proc_cgroups"))),
         systemd=s.flag(raw.get("systemd")),
+        epoch=int(raw["epoch"].strip()) if raw.get("epoch", "").strip().isdigit() and len(raw["epoch"]) < 16 else None,
     )

@@ -33,7 +33,8 @@ def unpack_actions(payload: Payload, sha256: str) -> tuple[Put, Run]:
         f"rm -rf {q(home + '.old')} && {{ [ ! -e {q(home)} ] || mv {q(home)} {q(home + '.old')}; }} && "
         f"mv {q(home + '.new')} {q(home)} && rm -rf {q(home + '.old')} {q(archive)}"
     )
-    return Put(archive, payload.tar(), mode=0o600), Run(script)
+    shown = f"unpack the {payload.name} payload ({sha256[:12]}) into {home} after an import check"
+    return Put(archive, payload.tar(), mode=0o600), Run(script, shown=shown)
 
 
 def unit_text(master_address: str) -> str:
@@ -61,10 +62,32 @@ def credential_valid(ctx: Context) -> bool:
             and hmac.compare_digest(held.secret_sha256, ctx.credential_sha256))
 
 
+def master_cni(ctx: Context) -> Change:
+    """The master's pods get the CNI config a worker's agent writes (written once by the agent's own code
+    from the payload); no agent runs there, since the master's daemon programs its routes."""
+    state = ctx.facts.state
+    actions: list[Action] = []
+    payload_sha = AGENT.sha256()
+    if state.agent_payload_sha256 != payload_sha:
+        actions += unpack_actions(AGENT, payload_sha)
+    if paths.AGENT_CONFLIST not in state.cni_confs or actions:
+        if ctx.pod_cidr is None:
+            return ok("no agent on the master; no pod CIDR in the registry yet for its CNI config")
+        write = ("import ipaddress, sys; from netd.cni import write_cni_config; "
+                 "write_cni_config(ipaddress.IPv4Network(sys.argv[1]))")
+        actions.append(Run(f"cd {shlex.quote(AGENT.home)} && python3 -E -s -c {shlex.quote(write)} "
+                           f"{shlex.quote(str(ctx.pod_cidr))}",
+                           shown=f"write the CNI config for {ctx.pod_cidr} with the agent's code"))
+    if not actions:
+        return ok(f"no agent on the master (its daemon programs the routes); CNI config for {ctx.pod_cidr} in place")
+    return Change(f"CNI config for the master's pods ({ctx.pod_cidr}); no agent: its daemon programs the routes",
+                  tuple(actions))
+
+
 def agent(ctx: Context) -> Change:
     """Payload, credential and unit as wanted; the unit enabled and running (restarted after a change)."""
     if ctx.role == "master":
-        return ok("no agent on the master: its own daemon programs the routes")
+        return master_cni(ctx)
     state = ctx.facts.state
     actions: list[Action] = []
     what: list[str] = []

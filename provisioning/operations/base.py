@@ -40,6 +40,8 @@ class Run:
     """Strings in it that must never be logged."""
     changes: bool = True
     """False for a read-only command."""
+    shown: str | None = None
+    """A short description the log shows instead of a long command line."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,8 @@ class Context:
     """sha256 of the master's local copy of admin.conf, None when there is none."""
     credential_sha256: str | None = None
     """The registry's hash of this node's agent credential, None when none was issued."""
+    clock_skew: float | None = None
+    """Seconds between the node's clock and the master's when the facts were read (None: unknown)."""
 
     @property
     def master_address(self) -> str:

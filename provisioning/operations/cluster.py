@@ -3,8 +3,9 @@
 init (the master): kubeadm config, kubeadm init, the admin kubeconfig copied
 to the master's state directory, the master's pod CIDR. join (a worker):
 kubeadm join with a fresh short-lived token and the CA pin, the node seen by
-the API, its pod CIDR written from the registry. reset: drain and delete via
-the API, kubeadm reset -f, CNI leftovers and KUBE-/CNI- iptables rules.
+the API, its pod CIDR written from the registry. reset: drain via the API,
+kubeadm reset -f (the kubelet stops), CNI leftovers and KUBE-/CNI- iptables rules, then
+delete the node from the API.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def pod_cidr(ctx: Context) -> Change:
 
 
 def drain(ctx: Context) -> Change:
-    """Cordon and drain the node, then delete it from the API (nothing when the API does not list it)."""
+    """Cordon and drain the node (nothing when the API does not list it)."""
     if not ctx.cluster.reachable:
         return ok(f"the API cannot be used ({ctx.cluster.reason}): nothing to drain")
     if ctx.node not in ctx.cluster.nodes:
@@ -171,11 +172,22 @@ def drain(ctx: Context) -> Change:
         api.cordon(node)
         api.drain(node, timeout=DRAIN_TIMEOUT)
 
+    return Change(f"{node} cordoned and drained", (Api(f"cordon and drain {node}", cordon_and_drain),))
+
+
+def delete_node(ctx: Context) -> Change:
+    """Delete the node from the API, after kubeadm reset stopped its kubelet (a running kubelet
+    registers a deleted node again at once)."""
+    if not ctx.cluster.reachable:
+        return ok(f"the API cannot be used ({ctx.cluster.reason}): nothing to delete")
+    if ctx.node not in ctx.cluster.nodes:
+        return ok(f"the API does not list {ctx.node}")
+    node = ctx.node
+
     def delete(api: KubeApi) -> None:
         api.delete_node(node)
 
-    return Change(f"{node} cordoned, drained and deleted from the API",
-                  (Api(f"cordon and drain {node}", cordon_and_drain), Api(f"delete node {node}", delete)))
+    return Change(f"{node} deleted from the API", (Api(f"delete node {node}", delete),))
 
 
 def kubeadm_reset(ctx: Context) -> Change:

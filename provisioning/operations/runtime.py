@@ -19,11 +19,14 @@ CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
 
 
 def apt_install(packages: tuple[str, ...] | list[str], *, update: bool = True, extra: str = "") -> Run:
-    """apt-get install, non-interactive, waiting for a dpkg lock held by unattended upgrades."""
+    """apt-get install, non-interactive, waiting for a dpkg lock held by unattended upgrades, after
+    finishing whatever dpkg was doing when an earlier run was cut off."""
     names = " ".join(shlex.quote(name) for name in packages)
     refresh = "apt-get -q update && " if update else ""
-    return Run(f"export DEBIAN_FRONTEND=noninteractive; {refresh}apt-get -q -y -o DPkg::Lock::Timeout=300 "
-               f"install --no-install-recommends {extra}{names}", timeout=APT_TIMEOUT)
+    # A power cut in the middle of dpkg leaves it "interrupted"; apt refuses until it is finished.
+    return Run(f"export DEBIAN_FRONTEND=noninteractive; dpkg --configure -a && "
+               f"{refresh}apt-get -q -y -o DPkg::Lock::Timeout=300 "
+               f"-o Dpkg::Use-Pty=0 install --no-install-recommends {extra}{names}", timeout=APT_TIMEOUT)
 
 
 def base_packages(ctx: Context) -> Change:

@@ -6,7 +6,13 @@ import re
 import shlex
 
 from hardware import boot, swap
-from hardware.cmdline import CGROUP_ARGS, BootFileError, choose_boot_file, has_memory_cgroup_args
+from hardware.cmdline import (
+    CGROUP_ARGS,
+    BootFileError,
+    choose_boot_file,
+    has_memory_cgroup_args,
+    split_args,
+)
 from hardware.doctor.checks import check_arch
 from hardware.doctor.snapshot import Reading, Snapshot
 from provisioning import paths
@@ -42,13 +48,15 @@ def hostname(ctx: Context) -> Change:
     """The node's hostname is its name (the same as its Kubernetes node name and its DNS name)."""
     system = ctx.facts.system
     actions: list[Put | Run] = []
+    # The running name first: sudo looks the current name up in /etc/hosts and warns when
+    # the file already names the new one.
+    if system.hostname != ctx.node:
+        actions.append(Run(f"hostname {shlex.quote(ctx.node)}"))
     if (system.etc_hostname or "").strip() != ctx.node:
         actions.append(Put("/etc/hostname", f"{ctx.node}\n".encode()))
     hosts = hosts_text(system.etc_hosts, ctx.node)
     if hosts != system.etc_hosts:
         actions.append(Put("/etc/hosts", hosts.encode()))
-    if system.hostname != ctx.node:
-        actions.append(Run(f"hostname {shlex.quote(ctx.node)}"))
     if not actions:
         return ok(f"hostname is {ctx.node}")
     return Change(f"hostname {system.hostname or '(none)'} → {ctx.node}", tuple(actions))
@@ -82,7 +90,10 @@ def reboot(ctx: Context) -> Change:
     text = system.boot_files.get(path) or ""
     if not has_memory_cgroup_args(text):
         raise ProvisionError(f"{ctx.node}: {path} still lacks {' '.join(CGROUP_ARGS)}; the boot step did not run")
-    if has_memory_cgroup_args(system.proc_cmdline):
+    # The running kernel was booted with them (the Pi firmware puts the device tree's
+    # cgroup_disable=memory first, so only their presence is checked): rebooting again won't help.
+    running = split_args(system.proc_cmdline)
+    if all(arg in running for arg in CGROUP_ARGS):
         raise ProvisionError(
             f"{ctx.node}: rebooted with {' '.join(CGROUP_ARGS)} but the memory cgroup is still off; "
             "check /proc/cmdline for a later cgroup_disable=memory and this board's firmware")
@@ -114,7 +125,8 @@ def kernel_modules(ctx: Context) -> Change:
         actions.append(Run(f"modprobe -a {' '.join(missing)}"))
     if not actions:
         return ok(f"{' and '.join(MODULES)} loaded and listed in {paths.MODULES_CONF}")
-    return Change(f"load {' '.join(missing) or 'nothing new'}; list them in {paths.MODULES_CONF}", tuple(actions))
+    now = f"load {' '.join(missing)} now; " if missing else ""
+    return Change(f"{now}list {' and '.join(MODULES)} in {paths.MODULES_CONF} for every boot", tuple(actions))
 
 
 def sysctls(ctx: Context) -> Change:
@@ -128,7 +140,8 @@ def sysctls(ctx: Context) -> Change:
         actions.append(Run(f"sysctl -q -p {paths.SYSCTL_CONF}"))
     if not actions:
         return ok(f"{', '.join(SYSCTLS)} = 1 and kept in {paths.SYSCTL_CONF}")
-    return Change(f"set {', '.join(off) or 'nothing now'} to 1; keep them in {paths.SYSCTL_CONF}", tuple(actions))
+    now = f"set {', '.join(off)} to 1 now; " if off else ""
+    return Change(f"{now}keep {', '.join(SYSCTLS)} at 1 in {paths.SYSCTL_CONF}", tuple(actions))
 
 
 def dhcpcd_noarp(ctx: Context) -> Change:

@@ -20,7 +20,7 @@ def test_status_json_has_the_contract_keys(lab: LabHandle) -> None:
     out = subprocess.run([sys.executable, "-m", "appliance.cli.main", "lab", "status", "-o", "json"],
                          capture_output=True, text=True, check=True).stdout
     doc = json.loads(out)
-    assert [n["name"] for n in doc["nodes"]] == ["master", *BOARDS]
+    assert [n["name"] for n in doc["nodes"]] == ["master", *BOARDS, "master-board"]
     for node in doc["nodes"]:
         assert {"name", "role", "namespace", "mac", "address", "state", "ssh"} <= node.keys()
     workers = [n for n in doc["nodes"] if n["role"] == "worker"]
@@ -37,7 +37,7 @@ def test_board_answers_ssh_as_itself(lab: LabHandle, board: str) -> None:
     assert status == 0
     hostname, etc_hostname, uid, init = out.split()
     assert (hostname, etc_hostname, uid) == (board, board, "0")
-    assert init == "busybox"  # its own PID namespace: PID 1 is the board's init
+    assert init == "systemd"  # its own PID namespace: PID 1 is the board's init
 
 
 def test_pi_user_logs_in_with_the_lab_key_and_has_sudo(lab: LabHandle) -> None:

@@ -20,7 +20,9 @@ from hardware.lab.testing import LabHandle, LabManager, wait_for
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
 APPLIANCE = [sys.executable, "-m", "appliance.cli.main"]
-LAB_MARKERS = ("pilab", "appliance-lab", "hardware.lab", "busybox init", "sshd -D -e -h")
+LAB_MARKERS = ("pilab", "appliance-lab", "hardware.lab", "coherent_pool=1M")
+"""Lab processes' command lines: its names and dirs, and the boards' systemd (whose arguments are
+the emulated Pi kernel command line)."""
 
 
 def appliance(*args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -78,9 +80,13 @@ def assert_nothing_left(before: Snapshot, after: Snapshot) -> None:
     assert not [m for m in new_mounts if "overlay" in m or "/var/lib/appliance-lab" in m], new_mounts
     new = {pid: cmd for pid, cmd in after.processes.items() if pid not in before.processes}
     # Other work may start processes meanwhile; none may be the lab's. Every lab process
-    # carries a marker: the lab dir, a pilab name, a board's init or sshd (a board's other
-    # processes die with its init: the kernel kills a PID namespace with its PID 1).
+    # carries a marker: the lab dir, a pilab name, a board's systemd (a board's other
+    # processes die with its init: the kernel kills a PID namespace with its PID 1), and
+    # the boards' cgroups are gone.
     assert not [(pid, cmd) for pid, cmd in new.items() if any(m in cmd for m in LAB_MARKERS)]
+    from hardware.lab import cgroups
+
+    assert not cgroups.lab_dir().exists()
 
 
 def test_second_up_is_refused(lab: LabHandle) -> None:

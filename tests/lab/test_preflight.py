@@ -21,12 +21,12 @@ def _proc(tmp_path: Path, filesystems: str, namespaces: tuple[str, ...]) -> tupl
 
 
 def test_kernel_ok(tmp_path: Path) -> None:
-    fs, ns = _proc(tmp_path, "nodev\tproc\nnodev\toverlay\n", ("net", "mnt", "pid", "uts"))
+    fs, ns = _proc(tmp_path, "nodev\tproc\nnodev\toverlay\n", ("net", "mnt", "pid", "uts", "cgroup"))
     preflight.check_kernel(fs, ns)
 
 
 def test_no_overlayfs(tmp_path: Path) -> None:
-    fs, ns = _proc(tmp_path, "nodev\tproc\n\text4\n", ("net", "mnt", "pid", "uts"))
+    fs, ns = _proc(tmp_path, "nodev\tproc\n\text4\n", ("net", "mnt", "pid", "uts", "cgroup"))
     with pytest.raises(EnvironmentProblem, match="no overlayfs.*fix: modprobe overlay") as info:
         preflight.check_kernel(fs, ns)
     assert "\n" not in str(info.value)
@@ -34,7 +34,7 @@ def test_no_overlayfs(tmp_path: Path) -> None:
 
 def test_missing_namespaces(tmp_path: Path) -> None:
     fs, ns = _proc(tmp_path, "nodev\toverlay\n", ("net", "mnt"))
-    with pytest.raises(EnvironmentProblem, match="lacks pid, uts namespaces; fix:"):
+    with pytest.raises(EnvironmentProblem, match="lacks pid, uts, cgroup namespaces; fix:"):
         preflight.check_kernel(fs, ns)
 
 
@@ -44,8 +44,8 @@ def test_missing_tool_names_its_package() -> None:
 
 
 def test_root_filesystem_without_sshd(tmp_path: Path) -> None:
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "busybox").write_text("")
+    (tmp_path / "lib" / "systemd").mkdir(parents=True)
+    (tmp_path / "lib" / "systemd" / "systemd").write_text("")
     with pytest.raises(EnvironmentProblem, match="no /usr/sbin/sshd.*openssh-server"):
         preflight.check_root_filesystem(tmp_path)
 
