@@ -14,14 +14,17 @@ import http.client
 import json
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from appliance.master.actions import TokenView
+from appliance.cli.master_client import NodeView
+from appliance.kube import BootstrapToken
 from appliance.master.local_token import SOCKET_FILE, read_local_token
-from appliance.master.views import NodeView
+from foundation.config.model import Config
 from foundation.errors import ApplianceError, EnvironmentProblem, UsageError
+from provisioning.runner import JobOutcome, JobProgress
 
 TIMEOUT = 30.0
 """Seconds one request may take."""
@@ -64,7 +67,8 @@ def daemon_running(state_dir: Path) -> bool:
 class DaemonClient:
     """The MasterClient of INTERFACES.md, spoken to the running daemon."""
 
-    def __init__(self, state_dir: Path, *, timeout: float = TIMEOUT) -> None:
+    def __init__(self, state_dir: Path, *, timeout: float = TIMEOUT, config_path: Path | None = None,
+                 on_progress: Callable[[JobProgress], None] | None = None) -> None:
         token = read_local_token(state_dir)
         if token is None:
             raise EnvironmentProblem(f"cannot read the daemon's local token in {state_dir}/web; run as root "
@@ -72,6 +76,19 @@ class DaemonClient:
         self._state_dir = state_dir
         self._token = token
         self._timeout = timeout
+        self._on_progress = on_progress
+        self._config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        """cluster.yaml (the commands read defaults such as kubernetes.token_ttl from it)."""
+        if self._config is None:
+            from appliance.cli.master_client import config_default
+            from foundation.config import load_config
+
+            self._config = load_config(self._config_path or config_default())
+        return self._config
 
     def _call(self, method: str, path: str, body: object | None = None) -> Any:
         connection = _UnixConnection(self._state_dir / SOCKET_FILE, self._timeout)
@@ -105,13 +122,11 @@ class DaemonClient:
 
     def nodes(self) -> list[NodeView]:
         """Every node (the `nodes list -o json` rows)."""
-        return [NodeView(**{**row, "agent_errors": tuple(row.get("agent_errors", ()))})
-                for row in self._call("GET", "/nodes")["nodes"]]
+        return [_node_view(row) for row in self._call("GET", "/nodes")["nodes"]]
 
     def approve(self, node: str) -> NodeView:
         """Approve a node; its provisioning job is queued by the daemon."""
-        row = self._call("POST", f"/nodes/{quote(node, safe='')}/approve")["node"]
-        return NodeView(**{**row, "agent_errors": tuple(row.get("agent_errors", ()))})
+        return _node_view(self._call("POST", f"/nodes/{quote(node, safe='')}/approve")["node"])
 
     def reprovision(self, node: str) -> int:
         """Queue the reprovision plan; the job id."""
@@ -121,28 +136,28 @@ class DaemonClient:
         """Forget a node."""
         self._call("DELETE", f"/nodes/{quote(node, safe='')}")
 
-    def tokens(self) -> list[TokenView]:
+    def tokens(self) -> list[BootstrapToken]:
         """Every join token (never the secret half)."""
-        return [TokenView(id=t["id"], description=t["description"], expires=t["expires"], usages=tuple(t["usages"]))
-                for t in self._call("GET", "/tokens")["tokens"]]
+        return [_token(row) for row in self._call("GET", "/tokens")["tokens"]]
 
-    def create_token(self, *, ttl: float, description: str) -> tuple[TokenView, str]:
-        """Mint a token; the token and its full `kubeadm join …` command."""
+    def create_token(self, *, ttl: float, description: str) -> tuple[BootstrapToken, str]:
+        """Mint a token; the token (with its whole text) and its full `kubeadm join …` command."""
         made = self._call("POST", "/tokens", {"ttl": ttl, "description": description})
-        t = made["token"]
-        return TokenView(id=t["id"], description=t["description"], expires=t["expires"],
-                         usages=tuple(t["usages"])), str(made["join_command"])
+        return _token(made["token"], str(made["secret"])), str(made["join_command"])
 
     def revoke_token(self, token_id: str) -> None:
         """Revoke a token."""
         self._call("DELETE", f"/tokens/{quote(token_id, safe='')}")
 
     def provision(self, nodes: list[str], plan: str | None, dry_run: bool,
-                  poll: float = 0.5) -> list[dict[str, Any]]:
-        """Queue one job per node and wait for them; each job's final JSON (state, changed, error)."""
+                  poll: float = 0.5) -> list[JobOutcome]:
+        """Have the daemon run one job per node, follow them to their end, and say how each ended."""
+        if not nodes:
+            raise UsageError("name at least one node, e.g. appliance provision node-1")
         ids = [int(job) for job in self._call("POST", "/provision",
                                                {"nodes": nodes, "plan": plan, "dry_run": dry_run})["jobs"]]
         finished: dict[int, dict[str, Any]] = {}
+        lines: dict[int, list[str]] = {job_id: [] for job_id in ids}
         seen: dict[int, int] = dict.fromkeys(ids, 0)
         while len(finished) < len(ids):
             for job_id in ids:
@@ -151,13 +166,38 @@ class DaemonClient:
                 job = self._call("GET", f"/jobs/{job_id}?after={seen[job_id]}")
                 if job["lines"]:
                     seen[job_id] = job["lines"][-1]["seq"]
+                    lines[job_id] += [line["line"] for line in job["lines"]]
+                if self._on_progress is not None and job["state"] != "queued":
+                    self._on_progress(JobProgress(
+                        job_id=job_id, node=job["node"], plan=job["plan"], step=int(job.get("step") or 0),
+                        steps=int(job.get("steps") or 0), step_name=str(job.get("step_name") or ""),
+                        changed=int(job.get("changed") or 0), state=job["state"]))
                 if job["state"] in FINISHED:
                     finished[job_id] = job
             if len(finished) < len(ids):
                 time.sleep(poll)
-        return [finished[job_id] for job_id in ids]
+        return [_outcome(finished[job_id], lines[job_id]) for job_id in ids]
 
     def kubeconfig(self) -> bytes:
         """The admin kubeconfig for a laptop (the API named by the uplink's address)."""
         data = self._call("GET", "/kubeconfig")
         return data if isinstance(data, bytes) else json.dumps(data).encode()
+
+
+def _node_view(row: dict[str, Any]) -> NodeView:
+    return NodeView(name=row["name"], mac=row["mac"], address=row["address"], model=row["model"],
+                    state=row["state"], pod_cidr=row["pod_cidr"], last_seen=row["last_seen"],
+                    role=row.get("role", "worker"), ready=row.get("ready"))
+
+
+def _token(row: dict[str, Any], secret: str | None = None) -> BootstrapToken:
+    return BootstrapToken(id=row["id"], description=row["description"], expires=row["expires"],
+                          usages=tuple(row["usages"]), token=secret)
+
+
+def _outcome(job: dict[str, Any], lines: list[str]) -> JobOutcome:
+    """How a job ended, from the daemon's JSON (a dry run's commands are the lines its log shows)."""
+    return JobOutcome(job_id=int(job["id"]), node=job["node"], plan=job["plan"], state=job["state"],
+                      changed=int(job.get("changed") or 0), steps=int(job.get("steps") or 0),
+                      error=job.get("error"), resumed_from=job.get("resumed_from"),
+                      dry_run=bool(job.get("dry_run")), commands=tuple(lines) if job.get("dry_run") else ())

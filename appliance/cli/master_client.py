@@ -239,7 +239,11 @@ class DirectClient:
 
 def connect(config_path: Path | None, state_dir: Path, *,
             on_progress: Callable[[JobProgress], None] | None = None) -> MasterClient:
-    """The way to the master: the registry directly (the daemon's API comes with the master work)."""
+    """The way to the master: the running daemon's local API when it answers, else the registry directly."""
+    from appliance.cli.daemon_client import DaemonClient, daemon_running
+
+    if daemon_running(state_dir):
+        return DaemonClient(state_dir, config_path=config_path, on_progress=on_progress)
     return DirectClient(config_path, state_dir, on_progress=on_progress)
 
 

@@ -46,7 +46,9 @@ def job_json(job_id: int, after: int) -> dict[str, object]:
     return {
         "id": job.id, "node": job.node, "plan": job.plan, "state": job.state.value,
         "created": job.created, "started": job.started, "finished": job.finished,
-        "error": row.get("error"), "changed": row.get("changed"),
+        "error": row.get("error"), "changed": row.get("changed"), "step": row.get("step"),
+        "steps": row.get("steps"), "step_name": row.get("step_name"), "resumed_from": row.get("resumed_from"),
+        "dry_run": bool(row.get("dry_run")),
         "lines": [{"seq": line.seq, "time": line.time, "stream": line.stream.value, "line": line.line}
                   for line in lines],
     }  # fmt: skip

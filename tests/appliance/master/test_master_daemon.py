@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -129,6 +131,15 @@ def test_the_cli_talks_to_the_running_daemon_over_its_local_socket(master: Maste
                     "-s", "/bin/true", timeout=30)
     wait_for(lambda: len(client.nodes()) == 2, 10)
     assert client.nodes()[1].state == "discovered"  # manual: nobody approved it
+    # The CLI's commands take this way while the daemon runs (connect() prefers it).
+    from appliance.cli.master_client import connect
+
+    assert isinstance(connect(master.config, master.state), DaemonClient)
+    listed = subprocess.run([str(Path(sys.executable).with_name("appliance")), "nodes", "list", "-o", "json",
+                             "--config", str(master.config), "--state-dir", str(master.state)],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert [row["name"] for row in json.loads(listed.stdout)["nodes"]] == ["master", "node-1"]
     assert client.approve("node-1").state == "approved"
     assert client.approve("10.0.0.2").state == "approved"  # by address too; idempotent
     master.mark_master_initialised()
@@ -145,6 +156,7 @@ def test_the_cli_talks_to_the_running_daemon_over_its_local_socket(master: Maste
     assert [view.name for view in client.nodes()] == ["master"]
     assert master.terminate() == 0
     assert not daemon_running(master.state)
+    assert not isinstance(connect(master.config, master.state), DaemonClient)  # the registry directly
 
 
 def test_restart_mid_provisioning_resumes_the_jobs_nothing_is_lost(master: Master) -> None:
