@@ -34,7 +34,12 @@ from appliance.master.actions import JobSubmitter, MasterActions
 from appliance.master.kube_access import KubeNotReady, admin_conf
 from appliance.master.local_token import SOCKET_FILE, write_local_token
 from appliance.master.notify import Notifier, watchdog_interval
-from appliance.master.policy import ForgetCandidate, auto_approves, due_for_forgetting
+from appliance.master.policy import (
+    ForgetCandidate,
+    auto_approves,
+    due_for_forgetting,
+    init_retry_due,
+)
 from appliance.master.views import AgentFacts, KubeNodeFacts, node_views
 from appliance.master.web_server import WebListeners
 from appliance.web import create_app
@@ -42,7 +47,7 @@ from foundation import registry
 from foundation.config.model import Config
 from foundation.errors import ApplianceError, EnvironmentProblem
 from foundation.records import NodeChange, NodeEvent
-from foundation.registry import LeaseState, NodeRole, NodeState
+from foundation.registry import JobState, LeaseState, NodeRole, NodeState
 from netd.daemon import NetdServices, freeze_startup_objects
 from netd.nat.render import parse_web_listen
 from netd.netlink_watch import RTMGRP_IPV4_IFADDR, RTMGRP_LINK, NetlinkWatcher
@@ -210,19 +215,32 @@ class MasterDaemon:
             self.actions.approve(conn, name, by=f"policy {self.config.provisioning.approve}")
 
     def _initialise_master(self, conn: sqlite3.Connection) -> None:
-        """Boot the master, get a cluster: without admin.conf, queue the master's own plan (kubeadm init)."""
+        """Boot the master, get a cluster: without admin.conf, queue the master's own plan (kubeadm init),
+        and try again with a growing pause while it fails (policy.init_retry_due)."""
         if self.runner is None or admin_conf(self.state_dir).exists():
             return
         master = next((n for n in registry.list_nodes(conn) if n.role is NodeRole.MASTER), None)
         if master is None or registry.active_jobs(conn, master.name):
             return  # an interrupted init is taken up again by the runner itself
-        job = self.runner.submit(master.name, "all")
+        failures, last = 0, None
+        for job in registry.list_jobs(conn, node=master.name, limit=50):
+            if job.state is not JobState.FAILED:
+                break
+            failures += 1
+            last = job.finished if last is None else last
+        if not init_retry_due(failures, last, time.time()):
+            return
+        job_id = self.runner.submit(master.name, "all")
         log.info("the master initialises Kubernetes", extra={"event": "job.queued", "node": master.name,
-                                                             "job": job, "plan": "all"})
+                                                             "job": job_id, "plan": "all", "try": failures + 1})
 
     async def _start_waiting_joins(self) -> None:
-        if self.runner is not None and admin_conf(self.state_dir).exists():
-            await self._db(self._start_waiting_joins_now)
+        if self.runner is None:
+            return
+        if not admin_conf(self.state_dir).exists():
+            await self._db(self._initialise_master)
+            return
+        await self._db(self._start_waiting_joins_now)
 
     def _start_waiting_joins_now(self, conn: sqlite3.Connection) -> None:
         for node in registry.list_nodes(conn):

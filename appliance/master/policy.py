@@ -77,3 +77,22 @@ def is_offline(*, has_agent: bool, lease_active: bool, last_heard: float, now: f
     if has_agent:
         return now - last_heard > offline_after
     return not lease_active
+
+
+INIT_RETRY_FIRST = 60.0
+"""Seconds after the master's first failed init before it is tried again."""
+INIT_RETRY_MAX = 900.0
+"""Longest wait between two tries of the master's init."""
+
+
+def init_retry_due(failures: int, last_finished: float | None, now: float) -> bool:
+    """Whether the master's own plan (kubeadm init) should be tried again.
+
+    A master's first boot often fails for a passing reason (the Wi-Fi is not up yet, the
+    package mirror does not answer), so a failed init is retried after 1, 2, 4 … minutes,
+    at most every 15 minutes, until it succeeds; `failures` counts the failed tries in a row.
+    """
+    if failures == 0 or last_finished is None:
+        return True
+    wait = min(INIT_RETRY_FIRST * 2 ** (failures - 1), INIT_RETRY_MAX)
+    return now - last_finished >= wait

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.master.policy import ForgetCandidate, auto_approves, due_for_forgetting, is_offline
+from appliance.master.policy import (
+    ForgetCandidate,
+    auto_approves,
+    due_for_forgetting,
+    init_retry_due,
+    is_offline,
+)
 
 PI = "dc:a6:32:01:02:03"
 OTHER = "02:42:ac:11:00:02"
@@ -55,3 +61,10 @@ def test_offline_by_agent_silence_or_by_lease() -> None:
     # Without an agent only DHCP renewals are heard (every half lease): the lease decides.
     assert not is_offline(has_agent=False, lease_active=True, last_heard=0.0, now=10_000.0, offline_after=90)
     assert is_offline(has_agent=False, lease_active=False, last_heard=9_999.0, now=10_000.0, offline_after=90)
+
+
+def test_a_failed_master_init_is_tried_again_with_a_growing_pause() -> None:
+    assert init_retry_due(0, None, now=0.0)  # never tried: now
+    assert not init_retry_due(1, 1000.0, now=1059.0) and init_retry_due(1, 1000.0, now=1060.0)
+    assert not init_retry_due(2, 1000.0, now=1119.0) and init_retry_due(2, 1000.0, now=1120.0)
+    assert not init_retry_due(9, 1000.0, now=1899.0) and init_retry_due(9, 1000.0, now=1900.0)  # 15 min cap
