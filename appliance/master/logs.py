@@ -44,3 +44,4 @@ def install(verbose: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" under load
+    logging.getLogger("paramiko").setLevel(logging.WARNING)  # a line per SSH connection is not an event
