@@ -1,15 +1,13 @@
 """The master's page in the lab: what the host's browser sees, and what the home network reaches.
 
 The browser is Debian's headless chromium driven by Selenium through chromium-driver, in the host's
-namespace, through the lab's web forward (as `lab up` tells a user to open it). With
-APPLIANCE_SCREENSHOT=docs/screenshot.png it also takes the README's screenshot.
+namespace, through the lab's web forward (as `lab up` tells a user to open it). (The README's
+screenshot, four Ready nodes, comes from tests/lab/test_zero_touch.py.)
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from selenium import webdriver
@@ -67,10 +65,6 @@ def test_the_page_shows_the_boards_and_says_kubernetes_is_simulated(lab: LabHand
     for mac in boards:
         row = browser.find_element(By.CSS_SELECTOR, f'tr[data-node="{listed[mac]}"]')
         assert lab.address(boards[mac].name) in row.text  # the address the board really has
-    screenshot = os.environ.get("APPLIANCE_SCREENSHOT")
-    if screenshot:
-        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
-        browser.save_screenshot(screenshot)
 
 
 def _tcp_answers(lab: LabHandle, address: str, port: int) -> bool:

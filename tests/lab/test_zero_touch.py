@@ -14,6 +14,7 @@ tried again by the daemon a minute later, as after any passing failure of a firs
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -62,12 +63,15 @@ def cluster(lab_manager: LabManager, tmp_path_factory: pytest.TempPathFactory) -
         seed_boards(dirs, [t.MASTER_BOARD, *WORKERS], Path(f"{key}.pub").read_text())
         client = DaemonClient(dirs.master_state)
 
-        def four_ready() -> bool:
+        def four(condition: str) -> bool:
             workers = [view for view in client.nodes() if view.role == "worker"]
-            return len(workers) == 4 and all(view.ready for view in workers)
+            return len(workers) == 4 and all(
+                view.ready if condition == "ready" else view.state == "joined" for view in workers)
 
-        lab.wait_for(four_ready, timeout=1500, interval=2.0, what="four Ready nodes with no manual step")
+        lab.wait_for(lambda: four("ready"), timeout=1500, interval=1.0, what="four Ready nodes with no manual step")
         print(f"\nlab up to four Ready nodes: {time.monotonic() - started:.0f} s")
+        lab.wait_for(lambda: four("joined"), timeout=300, interval=1.0, what="their jobs finished: joined")
+        print(f"lab up to four joined nodes (jobs done): {time.monotonic() - started:.0f} s")
         yield lab
     finally:
         lifecycle.down(dirs)
@@ -150,3 +154,8 @@ def test_make_a_token_on_the_page_decode_its_qr_code_and_revoke_it(cluster: LabH
     browser.find_element(By.ID, "confirm").click()
     assert f"Token {token_id} revoked." in browser.find_element(By.TAG_NAME, "main").text
     assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-token="{token_id}"]')
+    screenshot = os.environ.get("APPLIANCE_SCREENSHOT")  # the README's picture: the page with four Ready nodes
+    if screenshot:
+        browser.get(url + "/nodes")
+        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(screenshot)
