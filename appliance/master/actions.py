@@ -136,6 +136,14 @@ class MasterActions:
                                           "run `appliance provision` with the daemon stopped")
         if plan not in PLANS:
             raise UsageError(f"unknown plan {plan!r}; choose one of {', '.join(PLANS)}")
+        conn = registry.open_registry(self.state_dir)
+        try:
+            same = [job for job in registry.active_jobs(conn, name) if job.plan == plan and job.dry_run == dry_run]
+        finally:
+            conn.close()
+        if same:  # the daemon already runs what was asked (an approval, the master's init): follow it
+            log.info("job already running", extra={"event": "job.followed", "node": name, "job": same[0].id})
+            return same[0].id
         job = self.runner.submit(name, plan, dry_run=dry_run)
         log.info("job queued", extra={"event": "job.queued", "node": name, "job": job, "plan": plan})
         return job
