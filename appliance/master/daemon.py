@@ -5,10 +5,11 @@ Start: netd's services (netd.daemon.NetdServices: registry link, DHCP, DNS,
 NAT, routes, agent API on waitress), the provisioning runner's worker threads
 (it resumes interrupted jobs from the registry), the page on `web.listen` and
 the CLI's local socket, then the daemon's own loops: zero-touch approval
-(node events from the bus), the forget schedule, live facts for the page
-(agent reports, traffic counters, Kubernetes' nodes, offline/online), the
-uplink follower, and the systemd watchdog. READY=1 goes out once all of
-that runs.
+(node events from the bus), joins (the master's own init first, once a worker
+is approved; then each approved worker's job), the forget schedule, live
+facts for the page (agent reports, traffic counters, Kubernetes' nodes,
+offline/online), the uplink follower, and the systemd watchdog. READY=1 goes
+out once all of that runs.
 
 SIGTERM/SIGINT: stop taking work (the page closes), let the runner finish
 its current step (it marks the rest interrupted), stop netd's services in
@@ -142,7 +143,6 @@ class MasterDaemon:
                                        groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR, name="netlink-web")
         self._watcher.start()
         queue = self.netd.ctx.bus.subscribe()
-        await self._db(self._initialise_master)
         await self._db(self._approve_waiting)  # nodes discovered while the daemon was down
         self._tasks = [
             asyncio.create_task(self._follow_nodes(queue), name="approval"),
@@ -215,11 +215,16 @@ class MasterDaemon:
             self.actions.approve(conn, name, by=f"policy {self.config.provisioning.approve}")
 
     def _initialise_master(self, conn: sqlite3.Connection) -> None:
-        """Boot the master, get a cluster: without admin.conf, queue the master's own plan (kubeadm init),
-        and try again with a growing pause while it fails (policy.init_retry_due)."""
+        """Plug in Pis, get a cluster: once a worker is approved and the master has no Kubernetes yet
+        (no admin.conf), queue the master's own plan (kubeadm init) first, and try it again with a
+        growing pause while it fails (policy.init_retry_due). A master nobody asked for a cluster
+        yet stays as it is."""
         if self.runner is None or admin_conf(self.state_dir).exists():
             return
-        master = next((n for n in registry.list_nodes(conn) if n.role is NodeRole.MASTER), None)
+        nodes = registry.list_nodes(conn)
+        if not any(n.role is NodeRole.WORKER and n.state is NodeState.APPROVED for n in nodes):
+            return
+        master = next((n for n in nodes if n.role is NodeRole.MASTER), None)
         if master is None or registry.active_jobs(conn, master.name):
             return  # an interrupted init is taken up again by the runner itself
         failures, last = 0, None

@@ -33,18 +33,17 @@ def test_master_serves_everything_follows_the_uplink_and_stops_cleanly(master: M
     assert master.curl(master.worker, "http://10.0.0.1:8081/api/v1/agent/config", "-o", "/dev/null",
                        "-w", "%{http_code}").stdout == "401"
     assert master.curl(master.home, "http://10.0.0.1:8081/api/v1/agent/config").returncode != 0
-    # Booted without Kubernetes, the master queues its own plan (kubeadm init) at once; it fails
-    # here (no sshd on this "master"), with one line.
-    wait_for(lambda: master.api("/api/v1/jobs/1").get("state") == "failed", 30, 0.2)
-    init = master.api("/api/v1/jobs/1")
-    assert init["node"] == "master" and init["plan"] == "all" and init["error"] and "\n" not in str(init["error"])
-    # A Pi asks for an address, announcing a hostile hostname; with approve: all it is approved, and
-    # its job waits for the master's Kubernetes.
+    # A Pi asks for an address, announcing a hostile hostname; with approve: all it is approved. The
+    # master has no Kubernetes yet, so it queues its own plan (kubeadm init) first; that fails here (no
+    # sshd on this "master"), with one line, and the Pi's job waits.
     master.net.exec(master.worker, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
                     "-s", "/bin/true", "-x", f"hostname:{HOSTILE}", timeout=30)
     wait_for(lambda: any(n["state"] == "approved" for n in master.api("/api/v1/nodes")["nodes"]), 10)  # type: ignore[union-attr]
     node = next(n for n in master.api("/api/v1/nodes")["nodes"] if n["role"] == "worker")  # type: ignore[union-attr]
     assert node["name"] == "node-1" and node["hostname"] is None and node["pod_cidr"] == "10.244.1.0/24"
+    wait_for(lambda: master.api("/api/v1/jobs/1").get("state") == "failed", 30, 0.2)
+    init = master.api("/api/v1/jobs/1")
+    assert init["node"] == "master" and init["plan"] == "all" and init["error"] and "\n" not in str(init["error"])
     wait_for(lambda: "job.waiting" in [e["event"] for e in master.events()], 5, 0.1)
     assert "error" in master.api("/api/v1/jobs/2")  # none queued yet
     # Once the master's Kubernetes is up, the waiting node's job is queued with no further step
@@ -142,6 +141,7 @@ def test_the_cli_talks_to_the_running_daemon_over_its_local_socket(master: Maste
     assert [row["name"] for row in json.loads(listed.stdout)["nodes"]] == ["master", "node-1"]
     assert client.approve("node-1").state == "approved"
     assert client.approve("10.0.0.2").state == "approved"  # by address too; idempotent
+    wait_for(lambda: master.api("/api/v1/jobs/1").get("state") == "failed", 30, 0.2)  # the master's init
     master.mark_master_initialised()
     wait_for(lambda: master.api("/api/v1/jobs/2").get("node") == "node-1", 10, 0.2)  # its join is queued
     with pytest.raises(UsageError, match="already has job 2"):
