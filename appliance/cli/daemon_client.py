@@ -151,9 +151,17 @@ class DaemonClient:
 
     def provision(self, nodes: list[str], plan: str | None, dry_run: bool,
                   poll: float = 0.5) -> list[JobOutcome]:
-        """Have the daemon run one job per node, follow them to their end, and say how each ended."""
+        """Have the daemon run one job per node, follow them to their end, and say how each ended.
+
+        A dry run changes nothing on a node, so it runs here, in the command (DirectClient), which
+        hands back the exact list of what it would do; the daemon's jobs are not disturbed."""
         if not nodes:
             raise UsageError("name at least one node, e.g. appliance provision node-1")
+        if dry_run:
+            from appliance.cli.master_client import DirectClient
+
+            direct = DirectClient(self._config_path, self._state_dir, on_progress=self._on_progress)
+            return direct.provision(nodes, plan, dry_run)
         ids = [int(job) for job in self._call("POST", "/provision",
                                                {"nodes": nodes, "plan": plan, "dry_run": dry_run})["jobs"]]
         finished: dict[int, dict[str, Any]] = {}
@@ -196,8 +204,9 @@ def _token(row: dict[str, Any], secret: str | None = None) -> BootstrapToken:
 
 
 def _outcome(job: dict[str, Any], lines: list[str]) -> JobOutcome:
-    """How a job ended, from the daemon's JSON (a dry run's commands are the lines its log shows)."""
+    """How a job ended, from the daemon's JSON (its commands are the `$ ` lines of its log)."""
     return JobOutcome(job_id=int(job["id"]), node=job["node"], plan=job["plan"], state=job["state"],
                       changed=int(job.get("changed") or 0), steps=int(job.get("steps") or 0),
                       error=job.get("error"), resumed_from=job.get("resumed_from"),
-                      dry_run=bool(job.get("dry_run")), commands=tuple(lines) if job.get("dry_run") else ())
+                      dry_run=bool(job.get("dry_run")),
+                      commands=tuple(line[2:] for line in lines if line.startswith("$ ")))
