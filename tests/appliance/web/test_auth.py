@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import LOCAL_TOKEN, PASSWORD, csrf_token, log_in
 from flask import Flask
 from flask.testing import FlaskClient
+from web_helpers import LOCAL_TOKEN, PASSWORD, csrf_token, log_in
 
 from foundation import registry
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOCAL_TOKEN, csrf_token, lease
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
+from web_helpers import LOCAL_TOKEN, csrf_token, lease
 
 from appliance.master.views import AgentFacts
 from foundation import registry
