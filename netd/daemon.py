@@ -74,47 +74,77 @@ def create_services(names: list[str], explicit: bool, ctx: NetdContext) -> list[
     return services
 
 
-async def serve(config: Config, state_dir: Path, only: str | None) -> None:
-    """Run the selected services until SIGTERM or SIGINT, then stop them in reverse order."""
-    names, explicit = parse_only(only)
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise EnvironmentProblem(f"cannot create state directory {state_dir}: {error.strerror}; "
-                                 "pass a writable --state-dir") from error
-    ctx = NetdContext(config=config, bus=EventBus(), state_dir=state_dir)
-    # The registry link always runs: it is how leases become nodes (names, pod CIDRs) for
-    # DNS and routes, and it must be up before they take their first snapshot.
-    link = RegistryLink(ctx)
-    ctx.known_nodes = link.known_nodes
-    services = create_services(names, explicit, ctx)
-    if not services:
-        raise EnvironmentProblem("no netd service is available in this build; nothing to run")
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-    started: list[Service] = []
-    try:
-        await link.start()
-        started.append(link)
-        for service in services:
+class NetdServices:
+    """The registry link and the selected services, started in order and stopped in reverse.
+
+    `netd run` uses it alone; `appliance master run` uses it inside its own daemon, so the
+    services are created in one place only.
+    """
+
+    def __init__(self, config: Config, state_dir: Path, only: str | None = None) -> None:
+        names, explicit = parse_only(only)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise EnvironmentProblem(f"cannot create state directory {state_dir}: {error.strerror}; "
+                                     "pass a writable --state-dir") from error
+        self.ctx = NetdContext(config=config, bus=EventBus(), state_dir=state_dir)
+        # The registry link always runs: it is how leases become nodes (names, pod CIDRs) for
+        # DNS and routes, and it must be up before they take their first snapshot.
+        self.link = RegistryLink(self.ctx)
+        self.ctx.known_nodes = self.link.known_nodes
+        self.services = create_services(names, explicit, self.ctx)
+        if not self.services:
+            raise EnvironmentProblem("no netd service is available in this build; nothing to run")
+        self._started: list[Service] = []
+
+    def service(self, name: str) -> Service | None:
+        """The running service called `name` (dhcp, dns, nat, routes, api), if any."""
+        return next((service for service in self.services if service.name == name), None)
+
+    async def start(self) -> None:
+        """Start the link, then every service in order (each returns once serving)."""
+        await self.link.start()
+        self._started.append(self.link)
+        for service in self.services:
             await service.start()
-            started.append(service)
-        # Everything loaded so far (config, 50,000 leases) lives as long as the daemon: keep it
-        # out of the cyclic GC's scans, and collect young objects less often (packets are freed
-        # by reference counting; the GC only matters for cycles, which the hot paths avoid).
-        gc.freeze()
-        gc.set_threshold(20000, 20, 20)
-        log.info("netd ready: %s", ",".join(s.name for s in started if s is not link))
-        await stopping.wait()
-        log.info("netd stopping")
-    finally:
-        for service in reversed(started):
+            self._started.append(service)
+        log.info("netd ready: %s", ",".join(s.name for s in self._started if s is not self.link))
+
+    async def stop(self) -> None:
+        """Stop what started, in reverse order; NAT, routes and leases stay in the kernel and on disk."""
+        while self._started:
+            service = self._started.pop()
             try:
                 await service.stop()
             except Exception:  # stop the others even if one fails; report it
                 log.exception("netd: stopping %s failed", service.name)
+
+
+def freeze_startup_objects() -> None:
+    """Keep what was loaded at start (config, 50,000 leases) out of the cyclic GC's scans.
+
+    Packets are freed by reference counting; the GC only matters for cycles, which the hot
+    paths avoid, so young objects are collected less often too.
+    """
+    gc.freeze()
+    gc.set_threshold(20000, 20, 20)
+
+
+async def serve(config: Config, state_dir: Path, only: str | None) -> None:
+    """Run the selected services until SIGTERM or SIGINT, then stop them in reverse order."""
+    netd = NetdServices(config, state_dir, only)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await netd.start()
+        freeze_startup_objects()
+        await stopping.wait()
+        log.info("netd stopping")
+    finally:
+        await netd.stop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     log.info("netd stopped")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from foundation.errors import ApplianceError
@@ -47,6 +47,8 @@ class CommandResult:
     """Standard output, decoded as UTF-8 (undecodable bytes replaced)."""
     stderr: str
     """Standard error, decoded the same way."""
+    raw_stdout: bytes = field(default=b"", repr=False)
+    """Standard output as the bytes it was (for binary files read with `get`)."""
 
     @property
     def ok(self) -> bool:
@@ -117,8 +119,9 @@ class LocalConnector:
             done = subprocess.run(["sh", "-c", line], input=stdin or b"", capture_output=True,
                                   timeout=timeout, check=False)
         except subprocess.TimeoutExpired as error:
-            return CommandResult(-1, _decode(error.stdout or b""), f"timed out after {timeout:.0f} s")
-        return CommandResult(done.returncode, _decode(done.stdout), _decode(done.stderr))
+            raw = error.stdout or b""
+            return CommandResult(-1, _decode(raw), f"timed out after {timeout:.0f} s", raw)
+        return CommandResult(done.returncode, _decode(done.stdout), _decode(done.stderr), done.stdout)
 
     def put(self, data: bytes, path: str, *, mode: int = 0o644, owner: str = "root:root") -> None:
         result = self.run(atomic_put_command(path, mode, owner), sudo=True, stdin=data)

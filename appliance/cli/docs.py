@@ -19,8 +19,11 @@ END = "<!-- commands:end -->"
 
 def _walk(command: click.Command, path: list[str]) -> Iterator[tuple[str, str]]:
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
-            yield from _walk(sub, [*path, name])
+        ctx = click.Context(command)  # lazily loaded commands come through list/get_command
+        for name in sorted(command.list_commands(ctx)):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                yield from _walk(sub, [*path, name])
         return
     words = list(path)
     for param in command.params:

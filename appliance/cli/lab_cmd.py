@@ -47,10 +47,13 @@ def up_cmd(nodes: int, config: Path | None, addressing: str, fresh: bool, no_dae
            netd_only: str | None, wait: float, web_port: int, cards: Path | None) -> None:
     """Bring the lab up (refused if one is running)."""
     started = time.monotonic()
-    lifecycle.up(default_dirs(), nodes=nodes, addressing=addressing, config=config, fresh=fresh,
-                 daemon=not no_daemon, netd_only=netd_only, wait=wait, web_port=web_port, cards=cards,
-                 say=_say)
+    record = lifecycle.up(default_dirs(), nodes=nodes, addressing=addressing, config=config, fresh=fresh,
+                          daemon=not no_daemon, netd_only=netd_only, wait=wait, web_port=web_port, cards=cards,
+                          say=_say)
     _say(f"ready in {time.monotonic() - started:.1f} s; try: appliance lab status")
+    if record.daemon and record.web_port:
+        # The page, reachable from this machine's browser (forwarded into the sealed lab).
+        click.echo(f"web page: http://127.0.0.1:{record.web_port}/  (user admin, password {record.web_password})")
 
 
 @lab_group.command("down")
@@ -96,7 +99,8 @@ def _table(doc: dict[str, Any]) -> str:
         if doc["web"].get("answering"):
             lines.append(f"web: {doc['web']['url']} (user {doc['web']['user']}, password {doc['web']['password']})")
         else:
-            lines.append(f"web: {doc['web']['url']} (nothing answers yet: the master runs no web page in this version)")
+            lines.append(f"web: {doc['web']['url']} (not answering yet: the master daemon is starting or "
+                         f"stopped; see its log)")
     lines.append(doc["kubernetes"]["note"])
     return "\n".join(lines)
 

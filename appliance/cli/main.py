@@ -7,6 +7,7 @@ turns every ApplianceError into one actionable line and an exit code
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 
@@ -17,7 +18,18 @@ from foundation.errors import ApplianceError
 
 
 class ApplianceGroup(click.Group):
-    """A click group that reports ApplianceError as one line instead of a traceback."""
+    """A click group that reports ApplianceError as one line instead of a traceback, and imports
+    each command's module only when it is asked for (click's documented lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, name=cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -50,30 +62,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def _register_groups() -> None:
-    # Imported here so that a slow or heavy group never slows `--help` of another.
-    from appliance.cli import agent_cmd, config_cmd, doctor_cmd, hardware_cmd
-
-    cli.add_command(config_cmd.config)
-    cli.add_command(hardware_cmd.hardware)
-    cli.add_command(doctor_cmd.doctor)
-    cli.add_command(agent_cmd.agent)
-
-    from appliance.cli import lab_cmd
-
-    cli.add_command(lab_cmd.lab_group, name="lab")
-
-    from appliance.cli import netd_cmd
-
-    cli.add_command(netd_cmd.netd)
-
-    from appliance.cli import flash_cmd, image_cmd
-
-    cli.add_command(image_cmd.image)
-    cli.add_command(flash_cmd.flash)
-
-
-_register_groups()
+COMMANDS = {
+    "config": ("appliance.cli.config_cmd", "config"),
+    "hardware": ("appliance.cli.hardware_cmd", "hardware"),
+    "doctor": ("appliance.cli.doctor_cmd", "doctor"),
+    "agent": ("appliance.cli.agent_cmd", "agent"),
+    "lab": ("appliance.cli.lab_cmd", "lab_group"),
+    "netd": ("appliance.cli.netd_cmd", "netd"),
+    "image": ("appliance.cli.image_cmd", "image"),
+    "flash": ("appliance.cli.flash_cmd", "flash"),
+    "master": ("appliance.cli.master_cmd", "master"),
+    "provision": ("appliance.cli.provision_cmd", "provision"),
+    "nodes": ("appliance.cli.nodes_cmd", "nodes"),
+    "tokens": ("appliance.cli.tokens_cmd", "tokens"),
+    "kubeconfig": ("appliance.cli.kubeconfig_cmd", "kubeconfig"),
+}
+"""Command name -> (module, attribute). A command's module is imported only when that command
+runs (or --help lists them all), so `appliance provision` never pays for the lab's imports."""
 
 
 def main() -> None:

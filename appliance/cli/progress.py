@@ -1,15 +1,24 @@
-"""A small progress line for long byte work: bytes, rate, time left.
+"""Progress on a terminal: a line for long byte work, and a board of provisioning jobs.
 
-On a terminal it rewrites one line (`\\r`), at most ten times a second; when
-not on a terminal it prints a plain line at the start and at every 25%, so
-logs stay short. The clock is passed in so the tests step it.
+- `ProgressLine` (flash, image build): bytes, rate, time left. On a terminal it
+  rewrites one line (`\\r`), at most ten times a second; when not on a terminal
+  it prints a plain line at the start and at every 25%, so logs stay short. The
+  clock is passed in so the tests step it.
+- `ProgressBoard` (provision, nodes): one line per node, rewritten in place. Off
+  a terminal nothing is drawn; the command prints its plain result lines at the
+  end. Updates come from the runner's worker threads, hence the lock.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from provisioning.runner import JobProgress
 
 
 def human_bytes(value: float) -> str:
@@ -62,3 +71,42 @@ class ProgressLine:
             self.stream.write("\n")
             self.stream.flush()
         self._what = None
+
+
+class ProgressBoard:
+    """A line per job: node, step i/N and its name, changes so far."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self._lines: dict[int, str] = {}
+        self._drawn = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, progress: JobProgress) -> None:
+        """Take one update (called from worker threads)."""
+        if not self.live:
+            return
+        if progress.state == "running":
+            status = f"step {progress.step + 1}/{progress.steps} {progress.step_name}"
+        else:
+            status = progress.state
+        line = f"{progress.node:<16} {status:<40} {progress.changed} changed"
+        with self._lock:
+            self._lines[progress.job_id] = line
+            self._draw()
+
+    def _draw(self) -> None:
+        out = self.stream
+        if self._drawn:
+            out.write(f"\x1b[{self._drawn}F")  # back to the first line of the board
+        for line in self._lines.values():
+            out.write("\x1b[2K" + line[:200] + "\n")
+        self._drawn = len(self._lines)
+        out.flush()
+
+    def close(self) -> None:
+        """Leave the board as it is (the result lines follow it)."""
+        with self._lock:
+            self._lines.clear()
+            self._drawn = 0

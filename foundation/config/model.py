@@ -70,6 +70,10 @@ class KubernetesSection:
     """Extra names in the API server certificate."""
     token_ttl: int = 7200
     """Default TTL of join tokens made on the web page (seconds here; written like `2h` in the file)."""
+    api_on_uplink: bool = True
+    """The API server (6443, client certificates) answers kubectl on the uplink's address, for the page's laptop kubeconfig; false keeps it LAN-only."""
+    apt_repository: str = "https://pkgs.k8s.io/core:/stable:/v{version}/deb/"
+    """Where nodes get kubeadm, kubelet and kubectl: an apt repository URL; `{version}` stands for `version`."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,12 @@ class ProvisioningSection:
     """`manual`, `raspberry-pi` (auto-approve Pi MAC prefixes) or `all`."""
     parallelism: int = 4
     """How many nodes are provisioned at once."""
+    host_keys: str = "auto"
+    """Which SSH host keys are trusted on first contact: `cards` (only keys `appliance flash` recorded), `trust-on-first-use`, or `auto` (cards once any card key is known, else first use)."""
     ssh_user: str = "pi"
     """User the provisioner logs in as."""
+    forget_after: int = 86400
+    """A discovered node never approved is forgotten (its pod slice freed) this long after its lease lapsed (seconds here; written like `1d`)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,11 @@ class WebSection:
     listen: tuple[str, ...] = ("10.0.0.1:8080", "uplink:8080")
     """`address:port` entries; `uplink` stands for the uplink interface's address."""
     admin_password_hash: str | None = None
-    """crypt(3) hash of the page's admin password."""
+    """crypt(3) hash of the page's admin password; without it nobody can log in to the page."""
+    offline_after: int = 90
+    """A node not heard from (agent report, DHCP) for this long shows offline (seconds here; written like `90s`)."""
+    session_lifetime: int = 43200
+    """How long a login lasts (seconds here; written like `12h`)."""
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,8 @@ def build_schema(base_dir: Path) -> Section:
                                    "list of DNS names or addresses",
                                    "[kubernetes.DOMAIN]"),
             "token_ttl": Key(values.token_ttl, "duration, 1m to 24h", "2h"),
+            "api_on_uplink": Key(values.boolean, "true | false"),
+            "apt_repository": Key(values.apt_repository, "http(s) URL, `{version}` allowed"),
         }),
         "nodes": Entries(Section(model.NodeReservation, {
             "name": Key(values.dns_label, "DNS label", required=True),
@@ -110,12 +112,17 @@ def build_schema(base_dir: Path) -> Section:
         "provisioning": Section(model.ProvisioningSection, {
             "approve": Key(values.choice(("manual", "raspberry-pi", "all")), "manual | raspberry-pi | all"),
             "parallelism": Key(lambda node: values.integer(node, 1, 64), "1 to 64"),
+            "host_keys": Key(values.choice(("auto", "cards", "trust-on-first-use")),
+                             "auto | cards | trust-on-first-use"),
             "ssh_user": Key(values.user_name, "user name"),
+            "forget_after": Key(values.duration(60, 365 * 86400), "duration, 1m to 365d", "1d"),
         }),
         "web": Section(model.WebSection, {
             "listen": Key(values.listen_list, "list of `ADDR:PORT` or `uplink:PORT`",
                           "[MASTER_ADDRESS:8080, uplink:8080]"),
             "admin_password_hash": Key(values.optional(secrets.crypt_hash), "crypt(3) hash"),
+            "offline_after": Key(values.duration(10, 86400), "duration, 10s to 1d", "90s"),
+            "session_lifetime": Key(values.duration(60, 30 * 86400), "duration, 1m to 30d", "12h"),
         }),
     })
 

@@ -253,6 +253,43 @@ def token_ttl(node: Node) -> int:
     return total
 
 
+def boolean(node: Node) -> bool:
+    """`true` or `false` (YAML's yes/no/on/off are refused: `country: NO` taught us to be plain)."""
+    value = text(node, "true or false")
+    if value not in ("true", "false"):
+        raise Invalid(f"`{short(value)}` is not true or false", "write true or false")
+    return value == "true"
+
+
+def duration(low: int, high: int) -> Callable[[Node], int]:
+    """A duration like `90s`, `30m`, `2h` or `7d`, from `low` to `high` seconds, in seconds."""
+
+    def parse_duration(node: Node) -> int:
+        value = text(node, "a duration like 2h")
+        if not _DURATION.fullmatch(value):
+            raise Invalid(f"`{short(value)}` is not a duration", "write a number with a unit: 90s, 30m, 2h or 7d")
+        total = sum(int(number) * _UNITS[unit] for number, unit in re.findall(r"(\d+)([smhd])", value))
+        if not low <= total <= high:
+            raise Invalid(f"{value} is outside {low}s..{high}s", f"use a duration from {low}s to {high}s")
+        return total
+
+    return parse_duration
+
+
+_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~:/@%+-]*(\{version\}[A-Za-z0-9._~:/@%+-]*)*")
+
+
+def apt_repository(node: Node) -> str:
+    """An apt repository URL (http or https) ending in `/`; `{version}` is the only placeholder."""
+    value = text(node, "a URL like https://pkgs.k8s.io/core:/stable:/v{version}/deb/")
+    if not _URL.fullmatch(value):
+        raise Invalid(f"`{short(value)}` is not an http(s) URL of letters, digits and /._~:@%+-",
+                      "write e.g. https://pkgs.k8s.io/core:/stable:/v{version}/deb/ ({version} is kubernetes.version)")
+    if not value.endswith("/"):
+        raise Invalid(f"`{short(value)}` does not end with /", "end the repository URL with /, as apt expects")
+    return value
+
+
 def kubernetes_version(node: Node) -> str:
     """A Kubernetes minor version such as "1.34", at least 1.27."""
     value = text(node, 'a version like "1.34"')

@@ -24,14 +24,27 @@ from foundation.registry.db import (
     transaction,
 )
 from foundation.registry.history import append_event, latest_events, list_events
+from foundation.registry.host_keys import (
+    add_card_key,
+    count_card_keys,
+    get_host_key,
+    list_host_keys,
+    pin_host_key,
+    pinned_host_key,
+    unpin_host_key,
+)
 from foundation.registry.jobs import (
+    active_jobs,
     append_log,
     create_job,
     finish_job,
     get_job,
+    interrupt_orphaned_jobs,
     interrupt_running_jobs,
     job_log,
+    last_job,
     list_jobs,
+    record_step,
     require_job,
     start_job,
 )
@@ -45,6 +58,8 @@ from foundation.registry.leases import (
 from foundation.registry.models import (
     AgentCredentialRow,
     EventRow,
+    HostKeyRow,
+    HostKeySource,
     JobLogRow,
     JobRow,
     JobState,
@@ -83,7 +98,10 @@ from foundation.registry.tokens import (
 )
 
 __all__ = [
-    "REGISTRY_FILE", "SCHEMA_VERSION", "AgentCredentialRow", "EventRow", "JobLogRow", "JobRow",
+    "REGISTRY_FILE", "SCHEMA_VERSION", "AgentCredentialRow", "EventRow", "HostKeyRow",
+    "HostKeySource", "JobLogRow", "JobRow", "active_jobs", "add_card_key", "count_card_keys",
+    "get_host_key", "interrupt_orphaned_jobs", "last_job", "list_host_keys", "pin_host_key",
+    "pinned_host_key", "record_step", "unpin_host_key",
     "JobState", "LeaseRow", "LeaseState", "LogStream", "NodeRole", "NodeRow", "NodeState", "TokenRow",
     "allocate_pod_cidr", "append_event", "append_log", "approve_node", "check_integrity",
     "check_schema", "connect", "create_job",

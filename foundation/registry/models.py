@@ -18,6 +18,7 @@ class NodeState(enum.Enum):
     discovered --approve--> approved --job starts--> provisioning --ok--> joined
                                                       provisioning --error--> failed
     failed --retry--> provisioning;  joined --reprovision--> provisioning.
+    provisioning --a plan short of joining (prepare, reset) succeeded--> approved.
     Forgetting a node deletes its row (its name, address and pod CIDR become
     free; a Pi that comes back is discovered anew), so there is no
     "forgotten" state.
@@ -34,7 +35,7 @@ class NodeState(enum.Enum):
 NODE_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
     NodeState.DISCOVERED: frozenset({NodeState.APPROVED}),
     NodeState.APPROVED: frozenset({NodeState.PROVISIONING}),
-    NodeState.PROVISIONING: frozenset({NodeState.JOINED, NodeState.FAILED}),
+    NodeState.PROVISIONING: frozenset({NodeState.JOINED, NodeState.FAILED, NodeState.APPROVED}),
     NodeState.FAILED: frozenset({NodeState.PROVISIONING}),
     NodeState.JOINED: frozenset({NodeState.PROVISIONING}),
 }
@@ -167,6 +168,22 @@ class JobRow:
     """Unix time it started running, None while queued."""
     finished: float | None
     """Unix time it ended, None while queued or running."""
+    step: int = 0
+    """How many of the plan's steps are done (a resumed job starts at this index)."""
+    steps: int = 0
+    """How many steps the plan has (0 until the job starts)."""
+    step_name: str | None = None
+    """The step running now, or the one it failed or was cut off at."""
+    changed: int = 0
+    """How many operations changed something on the node so far."""
+    error: str | None = None
+    """Why it failed, one line (never a secret)."""
+    resumed_from: int | None = None
+    """The failed or interrupted job this one took over from."""
+    dry_run: bool = False
+    """True when it only printed the commands it would run."""
+    owner: int | None = None
+    """Process id of the runner running it (a running job whose owner is gone was cut off)."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +216,37 @@ class EventRow:
     """Node concerned, if any."""
     message: str
     """One human-readable line."""
+
+
+class HostKeySource(enum.Enum):
+    """Why the appliance trusts an SSH host key."""
+
+    CARD = "card"
+    """Generated when the card was flashed and recorded in cards.pub then."""
+    TOFU = "tofu"
+    """Trusted on first use: the key the node presented the first time."""
+    MANUAL = "manual"
+    """Accepted by the admin (`appliance nodes accept-key`)."""
+
+
+@dataclass(frozen=True)
+class HostKeyRow:
+    """One row of `host_keys`: an SSH host key the appliance knows, and the node it is pinned to."""
+
+    key: str
+    """The public key as `type base64` (no comment)."""
+    fingerprint: str
+    """OpenSSH's SHA256:… fingerprint of it."""
+    source: HostKeySource
+    """Where the trust came from."""
+    card: str | None
+    """The card's label from cards.pub (e.g. pi-1), for card keys."""
+    node: str | None
+    """The node it is pinned to; None for a card key no node has presented yet."""
+    added: float
+    """Unix time it was recorded."""
+    pinned: float | None
+    """Unix time it was pinned to its node."""
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,43 @@ POD_PREFIX_EXPR = "CAST(substr(pod_cidr, instr(pod_cidr, '/') + 1) AS INTEGER)"
 # reading every node, so allocating a slice costs O(log n) instead of O(n).
 _V2 = (f"CREATE INDEX nodes_pod_prefix ON nodes ({POD_PREFIX_EXPR}) WHERE pod_cidr IS NOT NULL",)
 
+# v3 (provisioning): a job remembers how far it got, so a job cut off (power cut, cable
+# pulled, master restarted) is resumed from its failed step by the next run; `error` is the
+# one line a user sees. `host_keys` holds SSH host keys: keys known before first contact
+# (written on the card by `appliance flash`, node NULL until a node presents one) and the
+# key pinned for each node, with where the trust came from. A pin goes with its node
+# (ON DELETE SET NULL, then the trigger drops a pin that no card vouches for), so a
+# forgotten node's card key is known again while a trusted-on-first-use key is not.
+_V3 = (
+    "ALTER TABLE jobs ADD COLUMN step INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN steps INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN step_name TEXT",
+    "ALTER TABLE jobs ADD COLUMN changed INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN error TEXT",
+    "ALTER TABLE jobs ADD COLUMN resumed_from INTEGER",
+    "ALTER TABLE jobs ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN owner INTEGER",
+    """
+    CREATE TABLE host_keys (
+        key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('card', 'tofu', 'manual')),
+        card TEXT,
+        node TEXT UNIQUE REFERENCES nodes (name) ON DELETE SET NULL ON UPDATE CASCADE,
+        added REAL NOT NULL,
+        pinned REAL
+    ) STRICT
+    """,
+    """
+    CREATE TRIGGER host_keys_unpinned AFTER UPDATE OF node ON host_keys
+    WHEN NEW.node IS NULL AND NEW.source != 'card'
+    BEGIN
+        DELETE FROM host_keys WHERE key = NEW.key;
+    END
+    """,
+)
+
 # MIGRATIONS[i] holds the statements that take the schema from version i to i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 
 SCHEMA_VERSION = len(MIGRATIONS)

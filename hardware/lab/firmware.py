@@ -148,9 +148,15 @@ def memory_cgroup_enabled(cmdline: str) -> bool:
     return enabled
 
 
+PI_CONTROLLERS = ("cpuset", "cpu", "io", "pids")
+"""What a Pi kernel's cgroup v2 root lists besides memory (captured: pi-bookworm-cgroup-controllers-*).
+A host with hybrid cgroups binds these to v1, so its cgroup2 list lacks them; kubeadm's
+preflight needs cpu, cpuset and pids, so a board shows them as a Pi does."""
+
+
 def cgroup_controllers(real: str, memory: bool) -> str:
-    """cgroup.controllers as the board sees it: the real list with `memory` switched on or off."""
-    names = [n for n in real.split() if n != "memory"]
+    """cgroup.controllers as the board sees it: a Pi's list (plus the real one) with `memory` on or off."""
+    names = [n for n in PI_CONTROLLERS if n not in real.split()] + [n for n in real.split() if n != "memory"]
     if memory:
         # The kernel lists controllers in its own order: memory after cpuset, cpu and io.
         before = [n for n in names if n in ("cpuset", "cpu", "io")]

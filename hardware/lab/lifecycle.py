@@ -146,12 +146,10 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
             say(f"built the boards' root in {root.build_seconds:.0f} s: {root.path}")
         preflight.check_root_filesystem(root.path)
         preflight.check_disk_dir(dirs.base / "disks")
-        use_daemon = daemon and services.daemon_available()
+        use_daemon = daemon
         if addressing == "dhcp" and not use_daemon:
-            raise EnvironmentProblem(
-                "DHCP addressing needs the master daemon (`appliance netd run`), which is not "
-                "available; fix: appliance lab up --addressing static"
-            )
+            raise EnvironmentProblem("DHCP addressing needs the master daemon; fix: leave out --no-daemon, "
+                                     "or use appliance lab up --addressing static")
         if fresh:
             shutil.rmtree(dirs.base / "disks", ignore_errors=True)
         shutil.rmtree(dirs.run, ignore_errors=True)
@@ -204,8 +202,23 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
             )
         how = f"booted from cards in {cards}" if cards else f"{addressing} addressing"
         say(f"lab up: the master board and {nodes} workers answer SSH ({how})")
+        if use_daemon and not cards:
+            seed_master_key(dirs, plan)
     say(KUBERNETES_NOTE)
     return record
+
+
+def seed_master_key(dirs: LabDirs, plan: t.LabPlan) -> None:
+    """Put the master daemon's provisioning key (and the lab's mirror) on the boards, as a card written
+    by `appliance image build` would hold them, so an approved Pi can be provisioned and joined."""
+    from hardware.lab.imaging import seed_boards
+
+    public = dirs.master_state / "ssh" / "id_ed25519.pub"  # made by the daemon at its start
+    deadline = time.monotonic() + 20
+    while not public.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if public.exists():
+        seed_boards(dirs, [board.name for board in plan.boards], public.read_text())
 
 
 def _lab_pids(dirs: LabDirs) -> list[int]:

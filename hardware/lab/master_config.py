@@ -17,6 +17,7 @@ import yaml
 
 from foundation.errors import ConfigError
 from hardware.lab import topology as t
+from hardware.lab.kubefake.repo.build import HOST as KUBE_REPOSITORY_HOST
 from hardware.lab.state import LabDirs
 
 
@@ -57,6 +58,8 @@ def default_config(plan: t.LabPlan, public_key: str, web_password: str) -> dict[
             # master never falls back to the host's resolv.conf (it shares the host's /etc).
             "upstream_dns": [str(t.INTERNET_DNS)],
         },
+        # The Kubernetes fake's packages, served in pkgs.k8s.io's layout by the lab's internet.
+        "kubernetes": {"apt_repository": f"http://{KUBE_REPOSITORY_HOST}/core:/stable:/v{{version}}/deb/"},
         "access": {"user": "pi", "ssh_authorized_keys": [public_key]},
         "provisioning": {"approve": "manual", "ssh_user": "pi"},
         "web": {"listen": [f"{plan.master_address.ip}:8080", "uplink:8080"],

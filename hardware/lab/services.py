@@ -129,15 +129,17 @@ def appliance_command() -> list[str]:
 
 
 def daemon_available() -> bool:
-    """True if the project already has `appliance netd run` (helpers are writing it)."""
-    result = subprocess.run([*appliance_command(), "netd", "run", "--help"],
+    """True if the project has `appliance master run` (the whole master daemon)."""
+    result = subprocess.run([*appliance_command(), "master", "run", "--help"],
                             capture_output=True, check=False)
     return result.returncode == 0
 
 
 def daemon_command(config: Path, state_dir: Path, only: str | None) -> list[str]:
-    """How the master runs the project's daemon (today `netd run`)."""
-    command = [*appliance_command(), "netd", "run", "--config", str(config), "--state-dir", str(state_dir)]
+    """How the master runs the project's daemon: `appliance master run` (netd, provisioning, the page),
+    telling the page that Kubernetes is simulated here; `only` narrows netd's services."""
+    command = [*appliance_command(), "master", "run", "--config", str(config), "--state-dir", str(state_dir),
+               "--simulated-kubernetes"]
     return command + (["--only", only] if only else [])
 
 

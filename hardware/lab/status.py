@@ -167,8 +167,8 @@ def lab_status(dirs: LabDirs) -> dict[str, Any]:
         "web": {"url": f"http://127.0.0.1:{record.web_port}/" if record.web_port else None,
                 "user": "admin", "password": record.web_password,
                 "lab_url": f"http://{plan.master_address.ip}:8080/",
-                # Say honestly whether a page answers behind the forward (the web page has its
-                # own issue; until the master serves one, nothing listens on :8080).
-                "answering": plumbing.tcp_listening(t.MASTER_NS, 8080)},
+                # Say honestly whether the master's page answers behind the forward.
+                "answering": plumbing.tcp_listening(t.MASTER_NS, 8080),
+                "kubernetes_simulated": True},
         "ssh_key": str(dirs.key),
     }

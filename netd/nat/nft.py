@@ -6,16 +6,17 @@ ruleset never reaches the kernel; every failure becomes one line naming the fix.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
 from pyroute2 import IPRoute
 
 from foundation.errors import ApplianceError, EnvironmentProblem
-from netd.nat.render import TABLE_FAMILY, TABLE_NAME, UplinkState
+from netd.nat.render import TABLE_FAMILY, TABLE_NAME, TRAFFIC_SETS, UplinkState
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
@@ -84,3 +85,39 @@ def read_uplink(name: str) -> UplinkState:
                 local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
                 addresses.append(IPv4Interface(f"{local}/{msg['prefixlen']}"))
         return UplinkState(name, index, bool(link["flags"] & 1), tuple(sorted(addresses)))
+
+
+def parse_set_counters(text: str) -> dict[IPv4Address, int]:
+    """Bytes per address from `nft -j list set …` of a set with counters; {} for anything unexpected."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return {}
+    counted: dict[IPv4Address, int] = {}
+    items = document.get("nftables") if isinstance(document, dict) else None
+    for item in items if isinstance(items, list) else []:
+        found = item.get("set") if isinstance(item, dict) else None
+        elements = found.get("elem") if isinstance(found, dict) else None
+        for element in elements if isinstance(elements, list) else []:
+            inner = element.get("elem") if isinstance(element, dict) else None
+            if not isinstance(inner, dict):
+                continue
+            counter = inner.get("counter")
+            count = counter.get("bytes") if isinstance(counter, dict) else None
+            try:
+                address = IPv4Address(inner.get("val"))  # type: ignore[arg-type]
+            except ValueError:
+                continue
+            if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+                counted[address] = counted.get(address, 0) + count
+    return counted
+
+
+def read_traffic() -> tuple[dict[IPv4Address, int], dict[IPv4Address, int]]:
+    """Bytes forwarded (out to the uplink by source, in from it by destination) per address."""
+    counts = []
+    for name in TRAFFIC_SETS:
+        done = subprocess.run([nft_binary(), "-j", "list", "set", TABLE_FAMILY, TABLE_NAME, name],
+                              capture_output=True, text=True, timeout=30)
+        counts.append(parse_set_counters(done.stdout) if done.returncode == 0 else {})
+    return counts[0], counts[1]

@@ -19,7 +19,7 @@ import logging
 
 from foundation.errors import ConfigError
 from netd.nat.nft import apply_ruleset, enable_forwarding, nft_binary, read_uplink, table_present
-from netd.nat.render import TABLE_FAMILY, TABLE_NAME, UplinkState, render_ruleset
+from netd.nat.render import TABLE_FAMILY, TABLE_NAME, UplinkState, parse_web_listen, render_ruleset
 from netd.netlink_watch import (
     RTMGRP_IPV4_IFADDR,
     RTMGRP_LINK,
@@ -31,6 +31,9 @@ from netd.netlink_watch import (
 from netd.service import NetdContext, Service
 
 log = logging.getLogger(__name__)
+
+KUBE_API_PORT = 6443
+"""The Kubernetes API server's port (kubeadm's default)."""
 
 class NatService:
     """Keeps netd's nftables table applied for the current uplink."""
@@ -57,6 +60,8 @@ class NatService:
             uplink=uplink,
             lan_subnet=network.subnet,
             pod_cidr=self._ctx.config.kubernetes.pod_cidr,
+            web=parse_web_listen(self._ctx.config.web.listen),
+            kube_api_port=KUBE_API_PORT if self._ctx.config.kubernetes.api_on_uplink else None,
         )
 
     async def start(self) -> None:

@@ -26,17 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from hardware.lab import services
 from hardware.lab import topology as t
 from tests.lab.netd_lab_support import board_of, registry_nodes
 from tests.support.lab import LabHandle, LabManager
 from tests.support.paths import REPO
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.root,
-    pytest.mark.skipif(not services.daemon_available(), reason="no `appliance netd run` yet"),
-]
+pytestmark = [pytest.mark.lab, pytest.mark.root]
 
 DOMAIN = "cluster.home"
 PORTS = {"daemon": 53, "fast": 5301, "python": 5302}

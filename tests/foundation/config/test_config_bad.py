@@ -33,7 +33,7 @@ CASES = [
     Bad("unknown-key-no-match", """
         provisioning:
           zzz: 1
-        """, 2, "provisioning.zzz", "known keys here: approve, parallelism, ssh_user"),
+        """, 2, "provisioning.zzz", "known keys here: approve, parallelism, host_keys, ssh_user"),
     Bad("section-not-mapping", """
         cluster: [picluster]
         """, 1, "cluster", "expected a mapping of keys, found a list"),

@@ -14,7 +14,8 @@ from foundation import registry
 from foundation.errors import RegistryError
 from foundation.registry import db, schema
 
-TABLES = {"nodes", "leases", "tokens", "jobs", "job_log", "events", "agent_credentials"}
+TABLES = {"nodes", "leases", "tokens", "jobs", "job_log", "events", "agent_credentials",
+          "host_keys"}
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:

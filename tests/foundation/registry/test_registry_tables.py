@@ -62,6 +62,7 @@ def test_every_row_class_has_a_docstring_per_field() -> None:
     row_classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name.endswith("Row")]
     assert {c.name for c in row_classes} == {
         "NodeRow", "LeaseRow", "TokenRow", "JobRow", "JobLogRow", "EventRow", "AgentCredentialRow",
+        "HostKeyRow",
     }  # fmt: skip
     for cls in row_classes:
         body = cls.body[1:]  # after the class docstring

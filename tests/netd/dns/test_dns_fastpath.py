@@ -16,7 +16,6 @@ from collections.abc import Iterator
 
 import pytest
 from dnslib import CNAME, QTYPE, RCODE, RR, SOA, TXT, A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
-from dnst_util import make_handler, node, query
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +23,7 @@ from native._loader import load
 from netd.dns.fastpath import FastPath
 from netd.dns.handler import Forward, QueryHandler, Reply
 from netd.dns.zone import labels_of_wire
+from tests.netd.dns.queries import make_handler, node, query
 
 NODES = [node(f"node-{n}", f"10.0.0.{10 + n}") for n in range(1, 6)] + [node("node-9", None)]
 FORWARDED = {

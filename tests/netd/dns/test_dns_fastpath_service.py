@@ -14,11 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from dnst_util import CONFIG, node, query
-
 from netd.bus import EventBus
 from netd.dns.service import DnsService, DnsSettings
 from netd.service import NetdContext
+from tests.netd.dns.queries import CONFIG, node, query
 from tests.netd.dns.test_dns_service import LOCAL, free_port
 
 NODES = [node(f"node-{n}", f"10.0.0.{10 + n}") for n in range(1, 4)]

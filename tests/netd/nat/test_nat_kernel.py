@@ -8,13 +8,14 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 
 from foundation.errors import ApplianceError, EnvironmentProblem
 from hardware.lab import plumbing
-from netd.nat.nft import apply_ruleset, nft_binary
+from netd.nat.nft import apply_ruleset, nft_binary, parse_set_counters
 from tests.support.netns import NetnsKit
 from tests.support.paths import PYTHON
 
@@ -171,3 +172,62 @@ def test_a_broken_ruleset_is_stopped_by_the_check(topo: Topology) -> None:
     assert type(raised.value) is ApplianceError
     assert str(raised.value).startswith("nftables check (nft -c)")
     assert table(topo, "ip", "appliance") == ""
+def reachable(topo: Topology, ns: str, address: str, port: int) -> bool:
+    """Whether a TCP connection from `ns` to address:port is accepted (bash's /dev/tcp, 1 s)."""
+    probe = f"exec 3<>/dev/tcp/{address}/{port}"
+    return topo.net.run(ns, "timeout", "1", "bash", "-c", probe, check=False).returncode == 0
+
+
+def test_from_the_uplink_only_the_page_on_web_listen_addresses_answers(topo: Topology, tmp_path: Path) -> None:
+    # The master listens on all addresses on the ports a master uses: the page (8080), the agent
+    # API (8081), SSH (22), the Kubernetes API (6443), and DNS (53/udp, below).
+    for port in (8080, 8081, 22, 6443):
+        topo.http_server(topo.master, "0.0.0.0", port, tmp_path / "www")
+    topo.net.ip(topo.internet, "route", "add", "10.0.0.0/24", "via", "203.0.113.2")  # a helpful home router
+    # Control: without the table everything answers from the uplink side, as a new user found.
+    assert all(reachable(topo, topo.internet, "10.0.0.1", port) for port in (8080, 8081, 22, 6443))
+    nat = Nat(topo)  # the driver runs with the default web.listen: 10.0.0.1:8080 and uplink:8080
+    nat.next()
+    assert reachable(topo, topo.internet, "10.0.0.1", 8080)
+    assert reachable(topo, topo.internet, "203.0.113.2", 8080)
+    for address in ("10.0.0.1", "203.0.113.2"):
+        for port in (8081, 22):
+            assert not reachable(topo, topo.internet, address, port), (address, port)
+    # The Kubernetes API answers kubectl on the uplink's own address (kubernetes.api_on_uplink, on by
+    # default, for the page's laptop kubeconfig), never on the LAN address.
+    assert reachable(topo, topo.internet, "203.0.113.2", 6443)
+    assert not reachable(topo, topo.internet, "10.0.0.1", 6443)
+    dns = topo.net.run(topo.internet, "dig", "+time=1", "+tries=1", "@10.0.0.1", "master.cluster.home",
+                        check=False)
+    assert "connection timed out" in dns.stdout or "no servers could be reached" in dns.stdout
+    # The LAN side is not ours to filter: the worker reaches every port.
+    assert all(reachable(topo, topo.worker, "10.0.0.1", port) for port in (8080, 8081, 22, 6443))
+    # Ping from the uplink is answered; the master's own connections out still get their replies.
+    assert topo.net.run(topo.internet, "ping", "-c1", "-W1", "203.0.113.2", check=False).returncode == 0
+    assert topo.fetch(topo.master, "http://203.0.113.1:8000/page.txt").stdout == PAGE
+    drop_rule = next(line for line in table(topo, "ip", "appliance").splitlines()
+                     if "the master's services are for the LAN" in line)
+    assert "counter packets 0 " not in drop_rule  # it was our drop that refused them
+    nat.close()
+
+
+def test_forwarded_traffic_is_counted_per_address(topo: Topology) -> None:
+    nat = Nat(topo)
+    nat.next()
+    for _ in range(3):
+        assert topo.fetch(topo.worker, "http://203.0.113.1:8000/page.txt").stdout == PAGE
+    counts = []
+    for name in ("traffic_out", "traffic_in"):
+        listed = topo.net.run(topo.master, "nft", "-j", "list", "set", "ip", "appliance", name).stdout
+        counts.append(parse_set_counters(listed))
+    out, back = counts
+    assert list(out) == [IPv4Address("10.0.0.2")] and list(back) == [IPv4Address("10.0.0.2")]
+    assert out[IPv4Address("10.0.0.2")] > 3 * 60  # requests, handshakes and acks
+    assert back[IPv4Address("10.0.0.2")] > 3 * len(PAGE)  # the page came back three times
+    nat.close()
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[]", '{"nftables": 3}', '{"nftables": [{"set": {"elem": [1, {"elem": {"val": "x"}}]}}]}',
+                                  '{"nftables": [{"set": {"elem": [{"elem": {"val": "10.0.0.2", "counter": {"bytes": -1}}}]}}]}'])
+def test_counter_parser_ignores_what_it_does_not_understand(text: str) -> None:
+    assert parse_set_counters(text) == {}

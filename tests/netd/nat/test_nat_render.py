@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from foundation.errors import ConfigError
-from netd.nat.render import UplinkState, render_ruleset
+from netd.nat.render import UplinkState, WebListen, parse_web_listen, render_ruleset, web_targets
 from tests.support.netns import NetnsKit
 
 UPLINK = UplinkState("wlan0", 3, True, (IPv4Interface("192.0.2.5/24"),))
@@ -34,11 +34,49 @@ def test_ruleset_is_one_atomic_replacement_of_our_table_only() -> None:
     assert lines[:3] == ["add table ip appliance", "delete table ip appliance", "table ip appliance {"]
     assert sum(1 for line in lines if "table" in line.split()[:2]) == 3  # no other table named
     assert 'oifname "wlan0" ip saddr { 10.0.0.0/24, 10.244.0.0/16 } masquerade' in text
-    assert 'iifname "wlan0" ct state established,related accept' in text
+    assert 'iifname "wlan0" ct state established,related update @traffic_in { ip daddr } accept' in text
     assert 'iifname "wlan0" counter drop' in text
-    assert 'iifname "eth0" oifname "wlan0" accept' in text
+    assert 'iifname "eth0" oifname "wlan0" update @traffic_out { ip saddr } accept' in text
     # The drop for new connections from the uplink comes after the reply accept.
-    assert text.index("established,related accept") < text.index("counter drop")
+    assert text.index("established,related update") < text.index("counter drop")
+
+
+def input_rules(text: str) -> list[str]:
+    chain = text[text.index("chain input {"):]
+    return [line.strip() for line in chain[: chain.index("}")].splitlines()[2:] if line.strip()]
+
+
+def test_input_from_the_uplink_admits_only_replies_dhcp_ping_and_the_page_where_web_listen_says() -> None:
+    text = render(web=parse_web_listen(("10.0.0.1:8080", "uplink:8443")))
+    assert input_rules(text) == [
+        'iifname "wlan0" ct state established,related accept',
+        'iifname "wlan0" udp sport 67 udp dport 68 accept comment "DHCP replies to the uplink\'s client"',
+        'iifname "wlan0" icmp type echo-request accept',
+        'iifname "wlan0" ip daddr 10.0.0.1 tcp dport 8080 accept comment "web.listen"',
+        'iifname "wlan0" ip daddr 192.0.2.5 tcp dport 8443 accept comment "web.listen"',
+        'iifname "wlan0" counter drop comment "the master\'s services are for the LAN"',
+    ]
+    # Only the uplink is filtered: nothing in the input chain names the LAN interface.
+    assert '"eth0"' not in "\n".join(input_rules(text))
+
+
+def test_the_kubernetes_api_on_the_uplink_only_when_asked_and_only_on_its_own_address() -> None:
+    assert "6443" not in render()
+    rules = input_rules(render(kube_api_port=6443))
+    assert 'iifname "wlan0" ip daddr 192.0.2.5 tcp dport 6443 accept comment "kubernetes.api_on_uplink"' in rules
+    assert rules.index('iifname "wlan0" ip daddr 192.0.2.5 tcp dport 6443 accept comment "kubernetes.api_on_uplink"') < len(rules) - 1
+
+
+def test_the_page_follows_the_uplink_address_and_drops_it_while_there_is_none() -> None:
+    listen = parse_web_listen(("uplink:8080",))
+    assert listen == (WebListen(None, 8080),)
+    moved = UplinkState("wlan0", 3, True, (IPv4Interface("198.51.100.7/24"), IPv4Interface("203.0.113.9/24")))
+    assert web_targets(listen, moved) == [(IPv4Address("198.51.100.7"), 8080), (IPv4Address("203.0.113.9"), 8080)]
+    bare = render(uplink=UplinkState("wlan0", 3, True, ()), web=listen)
+    assert not any("web.listen" in rule for rule in input_rules(bare))
+    assert input_rules(bare)[-1].endswith("counter drop comment \"the master's services are for the LAN\"")
+    # No web.listen entry at all still drops everything new from the uplink.
+    assert "tcp dport" not in render(web=())
 
 
 def test_render_is_deterministic_and_reflects_uplink_state() -> None:

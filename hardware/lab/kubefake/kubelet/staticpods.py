@@ -39,7 +39,7 @@ def package_root() -> tuple[str, str]:
     """(the fake's package name, the directory to put on PYTHONPATH) for `python3 -m`."""
     package = __name__.rsplit(".", 2)[0]
     depth = package.count(".") + 1
-    return package, str(Path(__file__).resolve().parents[depth])
+    return package, str(Path(__file__).resolve().parents[depth + 1])
 
 
 def load_manifest(path: Path) -> dict[str, Any] | None:
