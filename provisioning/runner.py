@@ -37,6 +37,7 @@ from provisioning import jobs, plans
 from provisioning.connector import Connector
 from provisioning.execute import Executor, admin_conf_path, describe
 from provisioning.facts import NodeFacts, read_facts
+from provisioning.host_keys import CARDS_FILE, import_card_keys
 from provisioning.kube_api import UNREACHABLE, ClusterNode, ClusterView, KubeApi, KubeFactory
 from provisioning.local import uplink_address
 from provisioning.operations.base import Context, ProvisionError
@@ -112,7 +113,8 @@ class Runner:
     def __init__(self, config: Config, state_dir: Path, *, connect: ConnectorFactory,
                  parallelism: int | None = None, clock: Callable[[], float] = time.time,
                  kube: KubeFactory | None = None, sleep: Callable[[float], None] = time.sleep,
-                 on_progress: Callable[[JobProgress], None] | None = None) -> None:
+                 on_progress: Callable[[JobProgress], None] | None = None,
+                 card_keys: Path | None = CARDS_FILE) -> None:
         self.config = config
         self.state_dir = Path(state_dir)
         self.connect = connect
@@ -121,11 +123,23 @@ class Runner:
         self.kube = kube
         self.sleep = sleep
         self.on_progress = on_progress
+        self.card_keys = card_keys
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._running: set[int] = set()
         self._lock = threading.Lock()
+
+    def import_card_keys(self) -> int:
+        """Record the host keys of flashed cards (cards.pub on the master's boot partition); how many are new."""
+        if self.card_keys is None:
+            return 0
+        conn = registry.open_registry(self.state_dir)
+        try:
+            added, _ = import_card_keys(conn, self.card_keys, now=self.clock())
+        finally:
+            conn.close()
+        return added
 
     # -- queueing ------------------------------------------------------------------------------
 
@@ -166,7 +180,8 @@ class Runner:
     # -- background service --------------------------------------------------------------------
 
     def start(self) -> None:
-        """Resume jobs a stopped master left, then keep running queued jobs until stop()."""
+        """Import the card keys, resume jobs a stopped master left, then keep running queued jobs until stop()."""
+        self.import_card_keys()
         conn = registry.open_registry(self.state_dir)
         try:
             now = self.clock()

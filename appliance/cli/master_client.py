@@ -130,8 +130,10 @@ class DirectClient:
         """A runner over this state directory (SSH with the registry's pins)."""
         from provisioning.node_access import ssh_factory
 
-        return Runner(self.config, self.state_dir, connect=ssh_factory(self.config, self.state_dir),
-                      kube=self.kube, clock=self.clock, on_progress=self.on_progress)
+        runner = Runner(self.config, self.state_dir, connect=ssh_factory(self.config, self.state_dir),
+                        kube=self.kube, clock=self.clock, on_progress=self.on_progress)
+        runner.import_card_keys()  # as the daemon does at start: a card flashed since is known
+        return runner
 
     # -- MasterClient ----------------------------------------------------------------------------
 
