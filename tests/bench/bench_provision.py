@@ -26,9 +26,9 @@ os.environ.setdefault("APPLIANCE_LAB_DIR", "/var/lib/appliance-lab-bench")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -80,7 +80,8 @@ def fresh_lab(nodes: int) -> tuple[object, list[dict[str, str]]]:
 
     workers = wait_for(registered, timeout=60, interval=0.5, what=f"{nodes} workers in the registry")
     key = provisioning_key(dirs.master_state)
-    seed_boards(dirs, [f"pi-{n}" for n in range(1, nodes + 1)], Path(f"{key}.pub").read_text())
+    seed_boards(dirs, [topology.MASTER_BOARD, *(f"pi-{n}" for n in range(1, nodes + 1))],
+                Path(f"{key}.pub").read_text())
     for row in workers:
         done = master_exec(dirs, [str(VENV_BIN / "appliance"), "nodes", "approve", row["name"]])
         assert done.returncode == 0, done.stderr
@@ -160,14 +161,17 @@ def main() -> None:
     parser.add_argument("--plans", default="prepare,kubernetes",
                         help="our plans, run in order (the playbook holds the same steps)")
     parser.add_argument("--keep", action="store_true", help="leave the lab up at the end")
+    parser.add_argument("--only", choices=("appliance", "ansible"), help="run one tool only")
     args = parser.parse_args()
     plans = args.plans.split(",")
     program = ensure_ansible()
     rows: list[tuple[str, str, float, int, str]] = []
     full: list[tuple[str, tuple[float, int, str]]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-provision-") as folder:
-        work = Path(folder)
-        try:
+    work = default_dirs().base / "bench-provision"  # kept: the Ansible logs are read after a failure
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        if args.only != "ansible":
             dirs, workers = fresh_lab(args.nodes)
             for label in ("first run", "re-run"):
                 rows.append(("appliance", label, *run_ours(dirs, workers, plans)))
@@ -177,31 +181,40 @@ def main() -> None:
             joined = run_ours(dirs, workers, ["all"])
             again = run_ours(dirs, workers, ["all"])
             full = [("master init", master), ("workers join", joined), ("all, re-run", again)]
+        if args.only != "appliance":
+            dirs, workers = fresh_lab(args.nodes)
             config = load_config(dirs.master_config)  # type: ignore[attr-defined]
             repository = config.kubernetes.apt_repository.format(version=config.kubernetes.version)
-            dirs, workers = fresh_lab(args.nodes)
             playbook_files(work / "files", repository, str(config.network.master_address))
             key = provisioning_key(dirs.master_state)  # type: ignore[attr-defined]
             for label, result in zip(("first run", "re-run"),
                                      run_ansible(dirs, workers, work, program, key, repository, 2), strict=True):
                 rows.append(("ansible", label, *result))
-        finally:
-            if not args.keep:
-                lifecycle.down(default_dirs())
-        print(f"\nprovisioning {args.nodes} lab boards ({topology.PREFIX}*), plans {'+'.join(plans)} "
-              f"vs. {PLAYBOOK.name}:")
-        print(f"{'tool':<10} {'run':<10} {'wall s':>8} {'changed':>8}  problems")
-        for tool, label, seconds, changed, problems in rows:
-            print(f"{tool:<10} {label:<10} {seconds:8.2f} {changed:8d}  {problems or '-'}")
-        by = {(tool, label): seconds for tool, label, seconds, _, _ in rows}
-        for label in ("first run", "re-run"):
+    finally:
+        if not args.keep:
+            lifecycle.down(default_dirs())
+    report(args.nodes, plans, rows, full)
+
+def report(nodes: int, plans: list[str], rows: list[tuple[str, str, float, int, str]],
+           full: list[tuple[str, tuple[float, int, str]]]) -> None:
+    """Print the figures side by side."""
+    print(f"\nprovisioning {nodes} lab boards ({topology.PREFIX}*), plans {'+'.join(plans)} "
+          f"vs. {PLAYBOOK.name}:")
+    print(f"{'tool':<10} {'run':<10} {'wall s':>8} {'changed':>8}  problems")
+    for tool, label, seconds, changed, problems in rows:
+        print(f"{tool:<10} {label:<10} {seconds:8.2f} {changed:8d}  {problems or '-'}")
+    by = {(tool, label): seconds for tool, label, seconds, _, _ in rows}
+    for label in ("first run", "re-run"):
+        if ("appliance", label) in by and ("ansible", label) in by:
             ratio = by[("appliance", label)] / by[("ansible", label)]
             print(f"{label}: appliance / ansible = {ratio:.3f} (target <= 0.1)")
-        print("\nthe appliance alone, plan all (no Ansible counterpart: init and join use the API):")
-        for label, (seconds, changed, problems) in full:
-            print(f"{'appliance':<10} {label:<14} {seconds:8.2f} s {changed:4d} changed  {problems or '-'}")
-        print(f"re-run of plan all on {args.nodes} joined nodes, command start included: {full[2][1][0]:.2f} s "
-              "(target < 1 s)")
+    if not full:
+        return
+    print("\nthe appliance alone, plan all (no Ansible counterpart: init and join use the API):")
+    for label, (seconds, changed, problems) in full:
+        print(f"{'appliance':<10} {label:<14} {seconds:8.2f} s {changed:4d} changed  {problems or '-'}")
+    print(f"re-run of plan all on {nodes} joined nodes, command start included: {full[2][1][0]:.2f} s "
+          "(target < 1 s)")
 
 
 if __name__ == "__main__":
