@@ -282,6 +282,7 @@ class _Job:
         self.skew: float | None = None
         self.view: ClusterView | None = None
         self._client: KubeApi | None = None
+        self.moved = False
 
     def kube(self) -> KubeApi:
         """One API client for the whole job (its TLS context is made once)."""
@@ -313,8 +314,8 @@ class _Job:
         previous = jobs.resume_point(self.conn, node.name, job.plan, len(self.steps), job.id)
         registry.start_job(self.conn, job.id, now=runner.clock(), steps=len(self.steps), step=0,
                            resumed_from=previous.id if previous else None, owner=os.getpid())
-        if not dry:
-            registry.set_node_state(self.conn, node.name, NodeState.PROVISIONING, now=runner.clock())
+        if not dry and node.state is not NodeState.JOINED:
+            self.mark_provisioning()  # a joined node moves only when something is to change
         where = f"{node.name} ({node.address or 'no address'})"
         self.log.info(f"job {job.id}: plan {job.plan} on {where}, {len(self.steps)} steps"
                       + (" (dry run: nothing is changed)" if dry else ""))
@@ -355,6 +356,8 @@ class _Job:
                 if dry:
                     commands += [self.redact(describe(action)) for action in change.actions]
                 else:
+                    if change.changed:
+                        self.mark_provisioning()
                     for action in change.actions:
                         executor.run(action)
                 if change.changed:
@@ -362,14 +365,13 @@ class _Job:
                     if not dry:
                         facts = self.read(connector)
                         self.view = None
-                registry.record_step(self.conn, job.id, step=index + 1,
-                                     step_name=self.steps[index + 1].name if index + 1 < len(self.steps) else None,
-                                     changed=self.changed)
+                # Written with the next batch of log lines (one transaction, not one per step).
+                self.log.progress(index + 1, self.steps[index + 1].name if index + 1 < len(self.steps) else None,
+                                  self.changed)
             self.step = len(self.steps)
             if not dry:
                 in_cluster = facts.state.kubelet_conf or facts.state.admin_conf_sha256 is not None
-                registry.set_node_state(self.conn, node.name, jobs.end_state(job.plan, in_cluster),
-                                        now=runner.clock())
+                self.settle(jobs.end_state(job.plan, in_cluster))
             return self.finish(JobState.SUCCEEDED, None, node, commands)
         except Stopping:
             return self.finish(JobState.INTERRUPTED, "the master stopped; the next start resumes it", node, commands)
@@ -382,6 +384,21 @@ class _Job:
         finally:
             if connector is not None:
                 connector.close()
+
+    def mark_provisioning(self) -> None:
+        """Show the node as being provisioned (once per job)."""
+        if not self.moved:
+            registry.set_node_state(self.conn, self.job.node, NodeState.PROVISIONING, now=self.runner.clock())
+            self.moved = True
+
+    def settle(self, state: NodeState) -> None:
+        """Leave the node in `state` (a node that never moved and is there already gets no write)."""
+        current = registry.require_node(self.conn, self.job.node).state
+        if current is state:
+            return
+        if current is not NodeState.PROVISIONING:
+            self.mark_provisioning()
+        registry.set_node_state(self.conn, self.job.node, state, now=self.runner.clock())
 
     def read(self, connector: Connector) -> NodeFacts:
         """The node's facts, and how far its clock is from ours (the command's round trip included)."""
