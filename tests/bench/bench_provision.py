@@ -26,6 +26,7 @@ os.environ.setdefault("APPLIANCE_LAB_DIR", "/var/lib/appliance-lab-bench")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
+import resource  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -66,6 +67,16 @@ def master_exec(dirs: object, argv: list[str], **kwargs: object) -> subprocess.C
                           check=False, **kwargs)  # type: ignore[call-overload]
 
 
+def timed(dirs: object, argv: list[str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """master_exec, with its wall time and the CPU seconds (user + system) it and its children used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    done = master_exec(dirs, argv)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return done, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def fresh_lab(nodes: int) -> tuple[object, list[dict[str, str]]]:
     """A lab with fresh boards, seeded and approved; returns its dirs and the workers (name, address)."""
     dirs = default_dirs()
@@ -88,20 +99,20 @@ def fresh_lab(nodes: int) -> tuple[object, list[dict[str, str]]]:
     return dirs, workers
 
 
-def run_ours(dirs: object, workers: list[dict[str, str]], plans: list[str]) -> tuple[float, int, str]:
-    """Wall time of `appliance provision` for every plan, total changes, and any failure."""
-    total, changed, failures = 0.0, 0, []
+def run_ours(dirs: object, workers: list[dict[str, str]], plans: list[str]) -> tuple[float, float, int, str]:
+    """Wall time and master CPU of `appliance provision` for every plan, total changes, and any failure."""
+    total, cpu, changed, failures = 0.0, 0.0, 0, []
     for plan in plans:
-        started = time.monotonic()
-        done = master_exec(dirs, [str(VENV_BIN / "appliance"), "provision", *[w["name"] for w in workers],
-                                  "--plan", plan, "-o", "json"])
-        total += time.monotonic() - started
+        done, wall, used = timed(dirs, [str(VENV_BIN / "appliance"), "provision", *[w["name"] for w in workers],
+                                        "--plan", plan, "-o", "json"])
+        total += wall
+        cpu += used
         jobs = json.loads(done.stdout)["jobs"] if done.stdout.strip().startswith("{") else []
         changed += sum(job["changed"] for job in jobs)
         failures += [f"{job['node']}: {job['error']}" for job in jobs if job["state"] != "succeeded"]
         if done.returncode != 0 and not jobs:
             failures.append(done.stderr.strip()[-300:])
-    return total, changed, "; ".join(failures)
+    return total, cpu, changed, "; ".join(failures)
 
 
 def playbook_files(folder: Path, repository: str, master_address: str) -> None:
@@ -119,8 +130,8 @@ def playbook_files(folder: Path, repository: str, master_address: str) -> None:
 
 
 def run_ansible(dirs: object, workers: list[dict[str, str]], work: Path, program: Path,
-                key: Path, repository: str, runs: int) -> list[tuple[float, int, str]]:
-    """`runs` runs of the playbook: wall time, changed tasks (PLAY RECAP), failures."""
+                key: Path, repository: str, runs: int) -> list[tuple[float, float, int, str]]:
+    """`runs` runs of the playbook: wall time, master CPU, changed tasks (PLAY RECAP), failures."""
     credentials = {w["name"]: issue_agent_credential(dirs.master_state, w["name"]).file_text()  # type: ignore[attr-defined]
                    for w in workers}
     inventory = work / "inventory.ini"
@@ -142,16 +153,14 @@ def run_ansible(dirs: object, workers: list[dict[str, str]], work: Path, program
         argv = ["env", *(f"{k}={v}" for k, v in env.items()), str(program), "-i", str(inventory),
                 "-u", "pi", "--private-key", str(key), "-e", f"@{variables}",
                 "-e", "credential={{ credentials[inventory_hostname] }}", str(PLAYBOOK)]
-        started = time.monotonic()
-        done = master_exec(dirs, argv)
-        elapsed = time.monotonic() - started
+        done, elapsed, used = timed(dirs, argv)
         (work / f"ansible-run-{number + 1}.log").write_text(done.stdout + done.stderr)
         changed = sum(int(n) for n in re.findall(r"changed=(\d+)", done.stdout))
         failed = re.findall(r"^(\S+)\s*: ok=\d+\s+changed=\d+\s+unreachable=(\d+)\s+failed=(\d+)", done.stdout, re.M)
         problems = [f"{host}: unreachable={u} failed={f}" for host, u, f in failed if u != "0" or f != "0"]
         if done.returncode != 0 and not problems:
             problems.append(f"exit {done.returncode} (see {work}/ansible-run-{number + 1}.log)")
-        results.append((elapsed, changed, "; ".join(problems)))
+        results.append((elapsed, used, changed, "; ".join(problems)))
     return results
 
 
@@ -165,8 +174,8 @@ def main() -> None:
     args = parser.parse_args()
     plans = args.plans.split(",")
     program = ensure_ansible()
-    rows: list[tuple[str, str, float, int, str]] = []
-    full: list[tuple[str, tuple[float, int, str]]] = []
+    rows: list[tuple[str, str, float, float, int, str]] = []
+    full: list[tuple[str, tuple[float, float, int, str]]] = []
     work = default_dirs().base / "bench-provision"  # kept: the Ansible logs are read after a failure
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -195,24 +204,25 @@ def main() -> None:
             lifecycle.down(default_dirs())
     report(args.nodes, plans, rows, full)
 
-def report(nodes: int, plans: list[str], rows: list[tuple[str, str, float, int, str]],
-           full: list[tuple[str, tuple[float, int, str]]]) -> None:
-    """Print the figures side by side."""
+def report(nodes: int, plans: list[str], rows: list[tuple[str, str, float, float, int, str]],
+           full: list[tuple[str, tuple[float, float, int, str]]]) -> None:
+    """Print the figures side by side (wall time, and the CPU the master spent: this machine is shared)."""
     print(f"\nprovisioning {nodes} lab boards ({topology.PREFIX}*), plans {'+'.join(plans)} "
-          f"vs. {PLAYBOOK.name}:")
-    print(f"{'tool':<10} {'run':<10} {'wall s':>8} {'changed':>8}  problems")
-    for tool, label, seconds, changed, problems in rows:
-        print(f"{tool:<10} {label:<10} {seconds:8.2f} {changed:8d}  {problems or '-'}")
-    by = {(tool, label): seconds for tool, label, seconds, _, _ in rows}
+          f"vs. {PLAYBOOK.name}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs:")
+    print(f"{'tool':<10} {'run':<10} {'wall s':>8} {'CPU s':>7} {'changed':>8}  problems")
+    for tool, label, seconds, cpu, changed, problems in rows:
+        print(f"{tool:<10} {label:<10} {seconds:8.2f} {cpu:7.2f} {changed:8d}  {problems or '-'}")
+    by = {(tool, label): (seconds, cpu) for tool, label, seconds, cpu, _, _ in rows}
     for label in ("first run", "re-run"):
         if ("appliance", label) in by and ("ansible", label) in by:
-            ratio = by[("appliance", label)] / by[("ansible", label)]
-            print(f"{label}: appliance / ansible = {ratio:.3f} (target <= 0.1)")
+            ours, theirs = by[("appliance", label)], by[("ansible", label)]
+            print(f"{label}: appliance / ansible = {ours[0] / theirs[0]:.3f} wall, {ours[1] / theirs[1]:.3f} CPU "
+                  "(target <= 0.1)")
     if not full:
         return
     print("\nthe appliance alone, plan all (no Ansible counterpart: init and join use the API):")
-    for label, (seconds, changed, problems) in full:
-        print(f"{'appliance':<10} {label:<14} {seconds:8.2f} s {changed:4d} changed  {problems or '-'}")
+    for label, (seconds, cpu, changed, problems) in full:
+        print(f"{'appliance':<10} {label:<14} {seconds:8.2f} s {cpu:6.2f} CPU s {changed:4d} changed  {problems or '-'}")
     print(f"re-run of plan all on {nodes} joined nodes, command start included: {full[2][1][0]:.2f} s "
           "(target < 1 s)")
 
