@@ -181,8 +181,21 @@ class DirectClient:
             pass  # no cluster yet, or the API is down: there is nothing there to clean
 
     def tokens(self) -> list[BootstrapToken]:
-        """The bootstrap tokens the API server holds (kubeadm token list)."""
-        return self.kube().list_tokens()
+        """The bootstrap tokens the API server holds (kubeadm token list); while the API does not
+        answer, the unexpired ones the appliance minted, from the registry's history."""
+        try:
+            return self.kube().list_tokens()
+        except KubeUnavailable:
+            conn = self._open()
+            try:
+                rows = registry.list_tokens(conn)
+            finally:
+                conn.close()
+            now = self.clock()
+            if not rows:
+                raise
+            return [BootstrapToken(row.id, row.description, row.expires, tuple(sorted(row.usages)))
+                    for row in rows if row.expires is None or row.expires > now]
 
     def create_token(self, *, ttl: float, description: str) -> tuple[BootstrapToken, str]:
         """A new token and the join command that uses it; the registry keeps its history, hashed."""
