@@ -210,6 +210,7 @@ def test_node_controlled_text_and_hostile_names_never_reach_a_shell(cluster: Lab
     done = cli(lab, "provision", "02:00:00:00:66:66")
     assert done.returncode == 2 and "is not a DNS label" in done.stderr
     assert not Path(marker).exists()
+    assert cli(lab, "nodes", "forget", "02:00:00:00:66:66").returncode == 0
 
 
 def test_tokens_and_a_laptop_kubeconfig(cluster: LabHandle, tmp_path: Path) -> None:
@@ -241,8 +242,9 @@ def test_tokens_and_a_laptop_kubeconfig(cluster: LabHandle, tmp_path: Path) -> N
     # A laptop on the home network: the real kubectl, from the home router's namespace.
     kubectl = str(Path(sys.executable).parent / "kubectl")
     nodes = lab.run("home", [kubectl, "--kubeconfig", str(out), "get", "nodes", "-o", "name"], timeout=60)
-    assert sorted(nodes.stdout.split()) == sorted(f"node/{v['name']}" for v in
-                                                  json.loads(cli(lab, "nodes", "list", "-o", "json").stdout)["nodes"])
+    joined = [v["name"] for v in json.loads(cli(lab, "nodes", "list", "-o", "json").stdout)["nodes"]
+              if v["state"] == "joined"]
+    assert len(joined) == 5 and sorted(nodes.stdout.split()) == sorted(f"node/{name}" for name in joined)
 
 
 def test_no_secret_reaches_a_log(cluster: LabHandle) -> None:
