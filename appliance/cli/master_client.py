@@ -102,6 +102,7 @@ class DirectClient:
         self.on_progress = on_progress
         self.clock = clock
         self._config: Config | None = None
+        self._kube: KubeClient | None = None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -123,8 +124,10 @@ class DirectClient:
         return node
 
     def kube(self) -> KubeClient:
-        """The Kubernetes API (KubeUnavailable before the master is initialised)."""
-        return KubeClient.from_state_dir(self.state_dir)
+        """The Kubernetes API (KubeUnavailable before the master is initialised); one client per command."""
+        if self._kube is None:
+            self._kube = KubeClient.from_state_dir(self.state_dir)
+        return self._kube
 
     def runner(self) -> Runner:
         """A runner over this state directory (SSH with the registry's pins)."""
