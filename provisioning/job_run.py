@@ -109,7 +109,10 @@ class JobRun:
                                 connector.close, runner.clock, runner.sleep)
             commands = executor.commands
             facts = self.read(connector)
-            self.log.command(f"? facts: {facts.system.pretty_os}, {facts.system.machine}")
+            self.log.command(f"? facts: {facts.system.model or 'not a Raspberry Pi'}, {facts.system.pretty_os}, "
+                             f"{facts.system.machine}")
+            if facts.system.model and facts.system.model != node.model and not dry:
+                registry.set_node_model(self.conn, node.name, facts.system.model)  # the board says best
             for index, step in enumerate(self.steps):
                 if runner.stopping:
                     raise Stopping()
