@@ -68,9 +68,10 @@ class JobRun:
         return self._client
 
     def cluster(self) -> ClusterView:
-        """The API's view, read once and again only after a step changed something."""
+        """The API's view: the runner's recent one until this job changed something, then its own."""
         if self.view is None or not self.view.reachable:
-            self.view = cluster_view(self.kube if self.runner.kube is not None else None)
+            factory = self.kube if self.runner.kube is not None else None
+            self.view = self.runner.shared_view(factory) if not self.changed else cluster_view(factory)
         return self.view
         self.steps: tuple[plans.Step, ...] = ()
 

@@ -33,9 +33,12 @@ from foundation.registry import JobState, NodeRow, NodeState
 from provisioning import plans
 from provisioning.connector import Connector
 from provisioning.host_keys import CARDS_FILE, import_card_keys
-from provisioning.job_run import JobRun
-from provisioning.kube_api import KubeFactory
+from provisioning.job_run import JobRun, cluster_view
+from provisioning.kube_api import ClusterView, KubeFactory
 from provisioning.outcomes import JobOutcome, JobProgress
+
+SHARED_VIEW_SECONDS = 5.0
+"""How long one reading of the API's node list serves jobs that have changed nothing yet."""
 
 DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 """What a node name must be: it becomes the hostname and the Kubernetes node name."""
@@ -66,6 +69,16 @@ class Runner:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._running: set[int] = set()
         self._lock = threading.Lock()
+        self._view: tuple[float, ClusterView] | None = None
+
+    def shared_view(self, kube: KubeFactory | None) -> ClusterView:
+        """One reading of the API for the jobs that start together (each a TLS handshake and a node
+        list less); a job that changed something reads its own (JobRun.cluster)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._view is None or now - self._view[0] > SHARED_VIEW_SECONDS or not self._view[1].reachable:
+                self._view = (now, cluster_view(kube))
+            return self._view[1]
 
     @property
     def stopping(self) -> bool:
