@@ -53,6 +53,14 @@ class JobLog:
         self.echo = echo
         self._pending: list[tuple[LogStream, str]] = []
         self._oldest: float | None = None
+        self._progress: tuple[int, str | None, int] | None = None
+
+    def progress(self, step: int, step_name: str | None, changed: int) -> None:
+        """Note the job's progress; it is written with the next flush (a transaction each step would cost
+        an fsync each; a resume point at most a quarter second old is checked again anyway)."""
+        self._progress = (step, step_name, changed)
+        if self.clock() - (self._oldest if self._oldest is not None else self.clock()) >= self.flush_after:
+            self.flush()
 
     def write(self, stream: LogStream, text: str, *, now_please: bool = False) -> None:
         """Queue every line of `text` (redacted, cut to MAX_LINE); flush when asked or when due."""
@@ -86,8 +94,14 @@ class JobLog:
                 self.write(stream, "\n".join(lines))
 
     def flush(self) -> None:
-        """Write the queued lines in one transaction."""
-        if self._pending:
-            registry.append_log(self.conn, self.job_id, self._pending, now=self.clock())
+        """Write the queued lines and the progress in one transaction."""
+        if self._pending or self._progress is not None:
+            with registry.transaction(self.conn):
+                if self._pending:
+                    registry.append_log(self.conn, self.job_id, self._pending, now=self.clock())
+                if self._progress is not None:
+                    step, name, changed = self._progress
+                    registry.record_step(self.conn, self.job_id, step=step, step_name=name, changed=changed)
         self._pending = []
         self._oldest = None
+        self._progress = None

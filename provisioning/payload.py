@@ -15,6 +15,7 @@ be one the program really imports (IMPORT_CHECK prints what was loaded).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -45,8 +46,8 @@ class Payload:
         return f"python3 -m {self.entry_module}"
 
     def tar(self) -> bytes:
-        """The modules as a reproducible tar.gz."""
-        return module_tar(self.modules)
+        """The modules as a reproducible tar.gz (built once per process: the files are this program's own)."""
+        return _cached_tar(self.modules)
 
     def sha256(self) -> str:
         """Hex SHA-256 of `tar()` (what provisioning compares before copying)."""
@@ -126,6 +127,11 @@ print(json.dumps({{name: getattr(module, "__file__", None) or "" for name, modul
 """`python3 -I -c IMPORT_CHECK DIR MODULE` imports MODULE from DIR alone and prints {module: file} of
 the project's modules it loaded (tests compare the files with a payload's modules; provisioning
 runs it before starting the program)."""
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_tar(modules: tuple[str, ...]) -> bytes:
+    return module_tar(modules)
 
 
 def module_tar(modules: tuple[str, ...], root: Path = ROOT) -> bytes:

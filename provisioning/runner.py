@@ -18,29 +18,27 @@ persistent, and on a node where they hold that costs no command).
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import os
 import re
 import sqlite3
 import threading
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from foundation import registry
 from foundation.config.model import Config
 from foundation.errors import ApplianceError, UsageError
-from foundation.registry import JobState, NodeRole, NodeRow, NodeState
-from provisioning import jobs, plans
+from foundation.registry import JobState, NodeRow, NodeState
+from provisioning import plans
 from provisioning.connector import Connector
-from provisioning.execute import Executor, admin_conf_path, describe
-from provisioning.facts import NodeFacts, read_facts
-from provisioning.kube_api import UNREACHABLE, ClusterNode, ClusterView, KubeApi, KubeFactory
-from provisioning.local import uplink_address
-from provisioning.operations.base import Context, ProvisionError
-from provisioning.redact import Redactor, one_line
+from provisioning.host_keys import CARDS_FILE, import_card_keys
+from provisioning.job_run import JobRun, cluster_view
+from provisioning.kube_api import ClusterView, KubeFactory
+from provisioning.outcomes import JobOutcome, JobProgress
+
+SHARED_VIEW_SECONDS = 5.0
+"""How long one reading of the API's node list serves jobs that have changed nothing yet."""
 
 DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 """What a node name must be: it becomes the hostname and the Kubernetes node name."""
@@ -49,70 +47,14 @@ ConnectorFactory = Callable[[NodeRow], Connector]
 """Makes the connection to a node (the SSH connector with the registry's pinning, by default)."""
 
 
-@dataclass(frozen=True)
-class JobProgress:
-    """A job moved on (for progress lines on a terminal)."""
-
-    job_id: int
-    """The job."""
-    node: str
-    """Its node."""
-    plan: str
-    """Its plan."""
-    step: int
-    """Steps done."""
-    steps: int
-    """Steps in the plan."""
-    step_name: str
-    """The step running now (or the last one)."""
-    changed: int
-    """Operations that changed something so far."""
-    state: str
-    """running, succeeded, failed or interrupted."""
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """How a job ended."""
-
-    job_id: int
-    """The job."""
-    node: str
-    """Its node."""
-    plan: str
-    """Its plan."""
-    state: str
-    """succeeded, failed or interrupted."""
-    changed: int
-    """Operations that changed something."""
-    steps: int
-    """Steps in the plan."""
-    error: str | None
-    """Why it failed (one line, no secrets)."""
-    resumed_from: int | None
-    """The job it took over from."""
-    dry_run: bool
-    """True when it only listed what it would do."""
-    commands: tuple[str, ...]
-    """Every action, as the log shows it (a dry run's answer)."""
-
-    @property
-    def ok(self) -> bool:
-        """True when it succeeded."""
-        return self.state == "succeeded"
-
-
-class Stopping(Exception):
-    """The runner is stopping: the job ends interrupted after its current step."""
-
-
 class Runner:
     """Runs provisioning jobs (see the module docstring)."""
 
     def __init__(self, config: Config, state_dir: Path, *, connect: ConnectorFactory,
                  parallelism: int | None = None, clock: Callable[[], float] = time.time,
                  kube: KubeFactory | None = None, sleep: Callable[[float], None] = time.sleep,
-                 on_progress: Callable[[JobProgress], None] | None = None) -> None:
+                 on_progress: Callable[[JobProgress], None] | None = None,
+                 card_keys: Path | None = CARDS_FILE) -> None:
         self.config = config
         self.state_dir = Path(state_dir)
         self.connect = connect
@@ -121,11 +63,38 @@ class Runner:
         self.kube = kube
         self.sleep = sleep
         self.on_progress = on_progress
+        self.card_keys = card_keys
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._running: set[int] = set()
         self._lock = threading.Lock()
+        self._view: tuple[float, ClusterView] | None = None
+
+    def shared_view(self, kube: KubeFactory | None) -> ClusterView:
+        """One reading of the API for the jobs that start together (each a TLS handshake and a node
+        list less); a job that changed something reads its own (JobRun.cluster)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._view is None or now - self._view[0] > SHARED_VIEW_SECONDS or not self._view[1].reachable:
+                self._view = (now, cluster_view(kube))
+            return self._view[1]
+
+    @property
+    def stopping(self) -> bool:
+        """True once stop() was called: jobs end interrupted after their current step."""
+        return self._stop.is_set()
+
+    def import_card_keys(self) -> int:
+        """Record the host keys of flashed cards (cards.pub on the master's boot partition); how many are new."""
+        if self.card_keys is None:
+            return 0
+        conn = registry.open_registry(self.state_dir)
+        try:
+            added, _ = import_card_keys(conn, self.card_keys, now=self.clock())
+        finally:
+            conn.close()
+        return added
 
     # -- queueing ------------------------------------------------------------------------------
 
@@ -166,7 +135,8 @@ class Runner:
     # -- background service --------------------------------------------------------------------
 
     def start(self) -> None:
-        """Resume jobs a stopped master left, then keep running queued jobs until stop()."""
+        """Import the card keys, resume jobs a stopped master left, then keep running queued jobs until stop()."""
+        self.import_card_keys()
         conn = registry.open_registry(self.state_dir)
         try:
             now = self.clock()
@@ -236,189 +206,10 @@ class Runner:
     def _run_job(self, job_id: int) -> JobOutcome:
         conn = registry.open_registry(self.state_dir, check_same_thread=False)
         try:
-            return _Job(self, conn, job_id).run()
+            return JobRun(self, conn, job_id).run()
         finally:
             conn.close()
 
-
-
-def cluster_view(kube: KubeFactory | None) -> ClusterView:
-    """The API server's nodes, or why they cannot be read."""
-    if kube is None:
-        return UNREACHABLE
-    try:
-        nodes = kube().list_nodes()
-    except (ApplianceError, OSError) as error:
-        return ClusterView(False, {}, one_line(str(error), 200))
-    return ClusterView(True, {n.name: ClusterNode(n.name, n.ready, n.pod_cidr) for n in nodes})
-
-
-class _Job:
-    """One job's run (its own registry connection, connector, log and secrets)."""
-
-    def __init__(self, runner: Runner, conn: sqlite3.Connection, job_id: int) -> None:
-        self.runner = runner
-        self.conn = conn
-        self.job = registry.require_job(conn, job_id)
-        self.redact = Redactor()
-        self.log = jobs.JobLog(conn, job_id, self.redact, runner.clock)
-        self.changed = 0
-        self.step = 0
-        self.skew: float | None = None
-        self.view: ClusterView | None = None
-        self._client: KubeApi | None = None
-
-    def kube(self) -> KubeApi:
-        """One API client for the whole job (its TLS context is made once)."""
-        if self._client is None:
-            assert self.runner.kube is not None
-            self._client = self.runner.kube()
-        return self._client
-
-    def cluster(self) -> ClusterView:
-        """The API's view, read once and again only after a step changed something."""
-        if self.view is None or not self.view.reachable:
-            self.view = cluster_view(self.kube if self.runner.kube is not None else None)
-        return self.view
-        self.steps: tuple[plans.Step, ...] = ()
-
-    def progress(self, state: str, step_name: str) -> None:
-        if self.runner.on_progress is not None:
-            self.runner.on_progress(JobProgress(self.job.id, self.job.node, self.job.plan, self.step,
-                                                len(self.steps), step_name, self.changed, state))
-
-    def run(self) -> JobOutcome:
-        job, runner = self.job, self.runner
-        node = registry.require_node(self.conn, job.node)
-        dry = job.dry_run
-        try:
-            self.steps = plans.steps_for(job.plan, node.role.value)
-        except UsageError as error:
-            return self.finish(JobState.FAILED, str(error), None, ())
-        previous = jobs.resume_point(self.conn, node.name, job.plan, len(self.steps), job.id)
-        registry.start_job(self.conn, job.id, now=runner.clock(), steps=len(self.steps), step=0,
-                           resumed_from=previous.id if previous else None, owner=os.getpid())
-        if not dry:
-            registry.set_node_state(self.conn, node.name, NodeState.PROVISIONING, now=runner.clock())
-        where = f"{node.name} ({node.address or 'no address'})"
-        self.log.info(f"job {job.id}: plan {job.plan} on {where}, {len(self.steps)} steps"
-                      + (" (dry run: nothing is changed)" if dry else ""))
-        if previous is not None:
-            self.log.info(f"resuming job {previous.id}, which stopped at step {previous.step + 1}/{len(self.steps)} "
-                          f"({previous.step_name}): the steps before it are checked again first")
-        connector: Connector | None = None
-        commands: list[str] = []
-        try:
-            if node.address is None:
-                raise UsageError(f"{node.name} has no address (no DHCP lease); is it powered on and cabled?")
-            connector = runner.connect(node)
-            executor = Executor(node.name, job.id, connector, self.log, self.redact, self.conn,
-                                runner.state_dir, self.kube if runner.kube is not None else None,
-                                connector.close, runner.clock, runner.sleep)
-            commands = executor.commands
-            facts = self.read(connector)
-            self.log.command(f"? facts: {facts.system.pretty_os}, {facts.system.machine}")
-            for index, step in enumerate(self.steps):
-                if runner._stop.is_set():
-                    raise Stopping()
-                self.step = index
-                executor.step = step.name
-                self.progress("running", step.name)
-                try:
-                    change = step.operation(self.context(node, facts, step))
-                except ProvisionError as error:
-                    if not dry:
-                        raise
-                    # A dry run changes nothing, so a step whose prerequisite an earlier
-                    # step would install cannot be planned; say so and go on.
-                    self.log.info(f"[{index + 1}/{len(self.steps)}] {step.name}: cannot be planned before "
-                                  f"the steps above ran ({error})")
-                    commands.append(f"# {step.name}: decided after the steps above ran")
-                    continue
-                mark = "changed" if change.changed else "ok"
-                self.log.info(f"[{index + 1}/{len(self.steps)}] {step.name}: {mark} — {change.reason}")
-                if dry:
-                    commands += [self.redact(describe(action)) for action in change.actions]
-                else:
-                    for action in change.actions:
-                        executor.run(action)
-                if change.changed:
-                    self.changed += 1
-                    if not dry:
-                        facts = self.read(connector)
-                        self.view = None
-                registry.record_step(self.conn, job.id, step=index + 1,
-                                     step_name=self.steps[index + 1].name if index + 1 < len(self.steps) else None,
-                                     changed=self.changed)
-            self.step = len(self.steps)
-            if not dry:
-                in_cluster = facts.state.kubelet_conf or facts.state.admin_conf_sha256 is not None
-                registry.set_node_state(self.conn, node.name, jobs.end_state(job.plan, in_cluster),
-                                        now=runner.clock())
-            return self.finish(JobState.SUCCEEDED, None, node, commands)
-        except Stopping:
-            return self.finish(JobState.INTERRUPTED, "the master stopped; the next start resumes it", node, commands)
-        except ApplianceError as error:
-            return self.finish(JobState.FAILED, str(error), node, commands)
-        except Exception as error:  # a bug must not take the other nodes' jobs down
-            self.log.write(registry.LogStream.STDERR, traceback.format_exc())
-            return self.finish(JobState.FAILED, f"{node.name}: internal error ({type(error).__name__}: {error}); "
-                                                "report it with this job's log", node, commands)
-        finally:
-            if connector is not None:
-                connector.close()
-
-    def read(self, connector: Connector) -> NodeFacts:
-        """The node's facts, and how far its clock is from ours (the command's round trip included)."""
-        before = self.runner.clock()
-        facts = read_facts(connector)
-        after = self.runner.clock()
-        epoch = facts.system.epoch
-        # The node read its clock somewhere between before and after: the skew is at least this.
-        self.skew = None if epoch is None else max(0.0, epoch - after, before - epoch - 1)
-        return facts
-
-    def context(self, node: NodeRow, facts: NodeFacts, step: plans.Step) -> Context:
-        runner = self.runner
-        admin = admin_conf_path(runner.state_dir)
-        credential = registry.get_agent_credential(self.conn, node.name)
-        pod_cidr = node.pod_cidr
-        if pod_cidr is None and step.name == "pod-cidr":
-            pod_cidr = registry.allocate_pod_cidr(self.conn, node.name, runner.config.kubernetes.pod_cidr,
-                                                  runner.config.kubernetes.node_cidr_mask)
-        return Context(
-            node=node.name, role=node.role.value, address=str(node.address), pod_cidr=pod_cidr,
-            config=runner.config, facts=facts,
-            cluster=self.cluster() if step.needs_cluster else UNREACHABLE,
-            uplink_address=uplink_address(runner.config) if node.role is NodeRole.MASTER else None,
-            admin_conf_sha256=hashlib.sha256(admin.read_bytes()).hexdigest() if admin.is_file() else None,
-            credential_sha256=credential.credential_hash if credential else None,
-            clock_skew=self.skew,
-        )
-
-    def finish(self, state: JobState, error: str | None, node: NodeRow | None,
-               commands: list[str] | tuple[str, ...]) -> JobOutcome:
-        runner, job = self.runner, self.job
-        line = one_line(self.redact(error)) if error else None
-        name = self.steps[self.step].name if self.steps and self.step < len(self.steps) else ""
-        if line:
-            self.log.info(f"failed at step {self.step + 1}/{len(self.steps)} ({name}): {line}"
-                          if state is JobState.FAILED else f"interrupted at step {self.step + 1}: {line}")
-        else:
-            self.log.info(f"done: {self.changed} changed")
-        self.log.flush()
-        current = registry.require_job(self.conn, job.id)
-        if current.state is JobState.QUEUED:
-            registry.start_job(self.conn, job.id, now=runner.clock(), steps=len(self.steps), owner=os.getpid())
-        registry.finish_job(self.conn, job.id, state, now=runner.clock(), error=line)
-        if state is JobState.FAILED and node is not None and not job.dry_run:
-            current_node = registry.get_node(self.conn, node.name)
-            if current_node is not None and current_node.state is NodeState.PROVISIONING:
-                registry.set_node_state(self.conn, node.name, NodeState.FAILED, now=runner.clock())
-        self.progress(state.value, name)
-        ended = registry.require_job(self.conn, job.id)
-        return JobOutcome(job.id, job.node, job.plan, state.value, self.changed, len(self.steps), line,
-                          ended.resumed_from, job.dry_run, tuple(commands))
 
 
 def _pid_alive(pid: int) -> bool:

@@ -102,6 +102,7 @@ class DirectClient:
         self.on_progress = on_progress
         self.clock = clock
         self._config: Config | None = None
+        self._kube: KubeClient | None = None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -123,15 +124,19 @@ class DirectClient:
         return node
 
     def kube(self) -> KubeClient:
-        """The Kubernetes API (KubeUnavailable before the master is initialised)."""
-        return KubeClient.from_state_dir(self.state_dir)
+        """The Kubernetes API (KubeUnavailable before the master is initialised); one client per command."""
+        if self._kube is None:
+            self._kube = KubeClient.from_state_dir(self.state_dir)
+        return self._kube
 
     def runner(self) -> Runner:
         """A runner over this state directory (SSH with the registry's pins)."""
         from provisioning.node_access import ssh_factory
 
-        return Runner(self.config, self.state_dir, connect=ssh_factory(self.config, self.state_dir),
-                      kube=self.kube, clock=self.clock, on_progress=self.on_progress)
+        runner = Runner(self.config, self.state_dir, connect=ssh_factory(self.config, self.state_dir),
+                        kube=self.kube, clock=self.clock, on_progress=self.on_progress)
+        runner.import_card_keys()  # as the daemon does at start: a card flashed since is known
+        return runner
 
     # -- MasterClient ----------------------------------------------------------------------------
 
@@ -179,8 +184,21 @@ class DirectClient:
             pass  # no cluster yet, or the API is down: there is nothing there to clean
 
     def tokens(self) -> list[BootstrapToken]:
-        """The bootstrap tokens the API server holds (kubeadm token list)."""
-        return self.kube().list_tokens()
+        """The bootstrap tokens the API server holds (kubeadm token list); while the API does not
+        answer, the unexpired ones the appliance minted, from the registry's history."""
+        try:
+            return self.kube().list_tokens()
+        except KubeUnavailable:
+            conn = self._open()
+            try:
+                rows = registry.list_tokens(conn)
+            finally:
+                conn.close()
+            now = self.clock()
+            if not rows:
+                raise
+            return [BootstrapToken(row.id, row.description, row.expires, tuple(sorted(row.usages)))
+                    for row in rows if row.expires is None or row.expires > now]
 
     def create_token(self, *, ttl: float, description: str) -> tuple[BootstrapToken, str]:
         """A new token and the join command that uses it; the registry keeps its history, hashed."""

@@ -22,9 +22,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from appliance.kube.errors import KubeUnavailable
 
 TOKEN_RE = re.compile(r"\A([a-z0-9]{6})\.([a-z0-9]{16})\Z")
@@ -146,6 +143,10 @@ def token_from_secret(secret: object) -> BootstrapToken | None:
 
 def ca_cert_hash(ca_pem: bytes) -> str:
     """`sha256:<hex>` of the first CA certificate's DER SubjectPublicKeyInfo (kubeadm's pubkeypin)."""
+    # Imported here: only joins and `tokens create` need it, so a re-run's start does not pay for it.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     try:
         certificate = x509.load_pem_x509_certificate(ca_pem)
     except ValueError as error:

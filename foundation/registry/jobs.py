@@ -144,9 +144,12 @@ def interrupt_orphaned_jobs(
     conn: sqlite3.Connection, alive: Callable[[int], bool], *, now: float
 ) -> list[int]:
     """Mark running jobs whose owner process is gone (`alive(pid)` false) as interrupted."""
+    rows = conn.execute("SELECT id, owner FROM jobs WHERE state = 'running' ORDER BY id").fetchall()
+    if not any(r["owner"] is None or not alive(r["owner"]) for r in rows):
+        return []  # the usual case: no write, no fsync
     with transaction(conn):
-        rows = conn.execute("SELECT id, owner FROM jobs WHERE state = 'running' ORDER BY id")
-        orphans = [r["id"] for r in rows.fetchall() if r["owner"] is None or not alive(r["owner"])]
+        rows = conn.execute("SELECT id, owner FROM jobs WHERE state = 'running' ORDER BY id").fetchall()
+        orphans = [r["id"] for r in rows if r["owner"] is None or not alive(r["owner"])]
         for job_id in orphans:
             conn.execute(
                 "UPDATE jobs SET state = 'interrupted', finished = ?, "

@@ -8,6 +8,7 @@ from hardware import swap
 from hardware.doctor import parsers
 from provisioning import paths
 from provisioning.facts import script as s
+from provisioning.facts.services import parse_show
 
 MODULES = ("overlay", "br_netfilter")
 """Modules containerd and the bridge CNI need."""
@@ -37,7 +38,6 @@ SECTIONS = (
     *(s.exists(f"rpi_swap:{path}", path) for path in RPI_SWAP_GENERATORS),
     s.file("rpi_swap_dropin", swap.RPI_SWAP_DROPIN),
     s.exists("dphys_swapfile", "/etc/dphys-swapfile"),
-    s.command("dphys_enabled", "systemctl is-enabled dphys-swapfile.service"),
 )
 
 
@@ -55,6 +55,12 @@ class KernelFacts:
     """Text of the appliance's sysctl.d file, None when missing."""
     swap: swap.SwapFacts
     """What the swap plan needs."""
+
+
+def dphys_enabled(units_text: str) -> bool:
+    """Whether dphys-swapfile.service starts at boot (from the services' one `systemctl show`)."""
+    unit = parse_show(units_text).get("dphys-swapfile.service")
+    return unit is not None and unit.enabled
 
 
 def parse(raw: dict[str, str]) -> KernelFacts:
@@ -80,6 +86,6 @@ def parse(raw: dict[str, str]) -> KernelFacts:
             rpi_swap=any(s.flag(raw.get(f"rpi_swap:{path}")) for path in RPI_SWAP_GENERATORS),
             rpi_swap_dropin=s.file_text(raw.get("rpi_swap_dropin")),
             dphys_swapfile=s.flag(raw.get("dphys_swapfile")),
-            dphys_enabled=raw.get("dphys_enabled", "").strip() in ("enabled", "enabled-runtime"),
+            dphys_enabled=dphys_enabled(raw.get("units", "")),
         ),
     )

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from provisioning.facts import script as s
 
-UNITS = ("containerd.service", "kubelet.service", "appliance-agent.service")
-"""Units whose state the plans look at."""
+UNITS = ("containerd.service", "kubelet.service", "appliance-agent.service", "dphys-swapfile.service")
+"""Units whose state the plans look at (dphys-swapfile for the swap plan of older Pi OS)."""
 
 SECTIONS = (
     s.command("units", "systemctl show --no-pager -p Id,LoadState,UnitFileState,ActiveState "

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from hardware.cmdline import FIRMWARE_CMDLINE, FIRMWARE_CONFIG, LEGACY_CMDLINE, LEGACY_CONFIG
 from hardware.doctor import parsers
+from hardware.models import MalformedRevision, cpuinfo_revision, decode_revision
 from provisioning.facts import script as s
 
 BOOT_FILES = (FIRMWARE_CMDLINE, LEGACY_CMDLINE, FIRMWARE_CONFIG, LEGACY_CONFIG)
@@ -23,6 +24,8 @@ SECTIONS = (
     s.file("proc_cgroups", "/proc/cgroups"),
     s.exists("systemd", "/run/systemd/system"),
     s.command("epoch", "date +%s"),
+    s.command("revision", "grep -m1 '^Revision' /proc/cpuinfo"),
+    s.command("dt_model", "tr -d '\\000' < /proc/device-tree/model"),
 )
 
 
@@ -52,6 +55,8 @@ class SystemFacts:
     """True when systemd is PID 1 (units can be managed)."""
     epoch: int | None = None
     """The node's clock (Unix seconds) when the facts were read, None when unreadable."""
+    model: str | None = None
+    """The Raspberry Pi model (device tree, else the decoded revision code); None off a Pi."""
 
     @property
     def pretty_os(self) -> str:
@@ -82,6 +87,20 @@ def memory_cgroup(controllers: str | None, proc_cgroups: str | None) -> bool | N
     return None
 
 
+def board_model(revision_line: str, dt_model: str) -> str | None:
+    """The board's name: the device tree's own words, else the revision code decoded; None off a Pi."""
+    named = dt_model.strip()[:80]
+    if named.startswith("Raspberry Pi"):
+        return named
+    code = cpuinfo_revision(revision_line)
+    if code is None:
+        return None
+    try:
+        return decode_revision(code).model
+    except MalformedRevision:
+        return None
+
+
 def parse(raw: dict[str, str]) -> SystemFacts:
     """SystemFacts from the gathered sections."""
     return SystemFacts(
@@ -97,4 +116,5 @@ def parse(raw: dict[str, str]) -> SystemFacts:
                                     s.file_text(raw.get("proc_cgroups"))),
         systemd=s.flag(raw.get("systemd")),
         epoch=int(raw["epoch"].strip()) if raw.get("epoch", "").strip().isdigit() and len(raw["epoch"]) < 16 else None,
+        model=board_model(raw.get("revision", ""), raw.get("dt_model", "")),
     )

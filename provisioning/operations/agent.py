@@ -43,7 +43,9 @@ def unit_text(master_address: str) -> str:
         "# Written by the appliance's provisioning; it is rewritten when it differs.\n"
         "[Unit]\n"
         "Description=Pi cluster appliance node agent (pod routes, CNI config)\n"
-        "Wants=network-online.target\nAfter=network-online.target\n\n"
+        "Wants=network-online.target\nAfter=network-online.target\n"
+        # The agent must never be given up on: without it a node has no pod routes.
+        "StartLimitIntervalSec=0\n\n"
         "[Service]\n"
         f"WorkingDirectory={AGENT.home}\n"
         f"ExecStart=/usr/bin/{AGENT.command} --master http://{master_address}:{AGENT_PORT} "

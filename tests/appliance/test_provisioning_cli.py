@@ -111,3 +111,28 @@ def test_ttl_parsing() -> None:
 def test_a_state_dir_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["nodes", "list", "--state-dir", str(tmp_path / "nope")])
     assert result.exit_code == 1 and "does not exist — create it or pass --state-dir" in result.stderr
+
+
+def test_progress_board_draws_one_line_per_job_on_a_terminal() -> None:
+    import io
+
+    from appliance.cli.progress import ProgressBoard
+    from provisioning.runner import JobProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    board = ProgressBoard(screen)
+    board(JobProgress(1, "node-1", "all", 3, 19, "reboot", 2, "running"))
+    board(JobProgress(2, "node-2", "all", 0, 19, "architecture", 0, "running"))
+    board(JobProgress(1, "node-1", "all", 19, 19, "pod-cidr", 9, "succeeded"))
+    frames = screen.getvalue()
+    assert frames.count("\x1b[2F") == 1  # redrawn over its two lines
+    last = frames.rsplit("\x1b[2F", 1)[1]
+    assert [line.split() for line in last.replace("\x1b[2K", "").splitlines()] == [
+        ["node-1", "succeeded", "9", "changed"], ["node-2", "step", "1/19", "architecture", "0", "changed"]]
+    quiet = io.StringIO()
+    ProgressBoard(quiet)(JobProgress(1, "node-1", "all", 3, 19, "reboot", 2, "running"))
+    assert quiet.getvalue() == ""  # off a terminal nothing is drawn

@@ -26,9 +26,10 @@ os.environ.setdefault("APPLIANCE_LAB_DIR", "/var/lib/appliance-lab-bench")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -73,6 +74,16 @@ def master_exec(dirs: object, argv: list[str], **kwargs: object) -> subprocess.C
                           check=False, **kwargs)  # type: ignore[call-overload]
 
 
+def timed(dirs: object, argv: list[str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """master_exec, with its wall time and the CPU seconds (user + system) it and its children used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    done = master_exec(dirs, argv)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return done, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def fresh_lab(nodes: int) -> tuple[object, list[dict[str, str]]]:
     """A lab with fresh boards, seeded and approved; returns its dirs and the workers (name, address)."""
     dirs = default_dirs()
@@ -87,27 +98,28 @@ def fresh_lab(nodes: int) -> tuple[object, list[dict[str, str]]]:
 
     workers = wait_for(registered, timeout=60, interval=0.5, what=f"{nodes} workers in the registry")
     key = provisioning_key(dirs.master_state)
-    seed_boards(dirs, [f"pi-{n}" for n in range(1, nodes + 1)], Path(f"{key}.pub").read_text())
+    seed_boards(dirs, [topology.MASTER_BOARD, *(f"pi-{n}" for n in range(1, nodes + 1))],
+                Path(f"{key}.pub").read_text())
     for row in workers:
         done = master_exec(dirs, [str(VENV_BIN / "appliance"), "nodes", "approve", row["name"]])
         assert done.returncode == 0, done.stderr
     return dirs, workers
 
 
-def run_ours(dirs: object, workers: list[dict[str, str]], plans: list[str]) -> tuple[float, int, str]:
-    """Wall time of `appliance provision` for every plan, total changes, and any failure."""
-    total, changed, failures = 0.0, 0, []
+def run_ours(dirs: object, workers: list[dict[str, str]], plans: list[str]) -> tuple[float, float, int, str]:
+    """Wall time and master CPU of `appliance provision` for every plan, total changes, and any failure."""
+    total, cpu, changed, failures = 0.0, 0.0, 0, []
     for plan in plans:
-        started = time.monotonic()
-        done = master_exec(dirs, [str(VENV_BIN / "appliance"), "provision", *[w["name"] for w in workers],
-                                  "--plan", plan, "-o", "json"])
-        total += time.monotonic() - started
+        done, wall, used = timed(dirs, [str(VENV_BIN / "appliance"), "provision", *[w["name"] for w in workers],
+                                        "--plan", plan, "-o", "json"])
+        total += wall
+        cpu += used
         jobs = json.loads(done.stdout)["jobs"] if done.stdout.strip().startswith("{") else []
         changed += sum(job["changed"] for job in jobs)
         failures += [f"{job['node']}: {job['error']}" for job in jobs if job["state"] != "succeeded"]
         if done.returncode != 0 and not jobs:
             failures.append(done.stderr.strip()[-300:])
-    return total, changed, "; ".join(failures)
+    return total, cpu, changed, "; ".join(failures)
 
 
 def playbook_files(folder: Path, repository: str, master_address: str) -> None:
@@ -125,8 +137,8 @@ def playbook_files(folder: Path, repository: str, master_address: str) -> None:
 
 
 def run_ansible(dirs: object, workers: list[dict[str, str]], work: Path, program: Path,
-                key: Path, repository: str, runs: int) -> list[tuple[float, int, str]]:
-    """`runs` runs of the playbook: wall time, changed tasks (PLAY RECAP), failures."""
+                key: Path, repository: str, runs: int) -> list[tuple[float, float, int, str]]:
+    """`runs` runs of the playbook: wall time, master CPU, changed tasks (PLAY RECAP), failures."""
     credentials = {w["name"]: issue_agent_credential(dirs.master_state, w["name"]).file_text()  # type: ignore[attr-defined]
                    for w in workers}
     inventory = work / "inventory.ini"
@@ -148,16 +160,14 @@ def run_ansible(dirs: object, workers: list[dict[str, str]], work: Path, program
         argv = ["env", *(f"{k}={v}" for k, v in env.items()), str(program), "-i", str(inventory),
                 "-u", "pi", "--private-key", str(key), "-e", f"@{variables}",
                 "-e", "credential={{ credentials[inventory_hostname] }}", str(PLAYBOOK)]
-        started = time.monotonic()
-        done = master_exec(dirs, argv)
-        elapsed = time.monotonic() - started
+        done, elapsed, used = timed(dirs, argv)
         (work / f"ansible-run-{number + 1}.log").write_text(done.stdout + done.stderr)
         changed = sum(int(n) for n in re.findall(r"changed=(\d+)", done.stdout))
         failed = re.findall(r"^(\S+)\s*: ok=\d+\s+changed=\d+\s+unreachable=(\d+)\s+failed=(\d+)", done.stdout, re.M)
         problems = [f"{host}: unreachable={u} failed={f}" for host, u, f in failed if u != "0" or f != "0"]
         if done.returncode != 0 and not problems:
             problems.append(f"exit {done.returncode} (see {work}/ansible-run-{number + 1}.log)")
-        results.append((elapsed, changed, "; ".join(problems)))
+        results.append((elapsed, used, changed, "; ".join(problems)))
     return results
 
 
@@ -167,14 +177,17 @@ def main() -> None:
     parser.add_argument("--plans", default="prepare,kubernetes",
                         help="our plans, run in order (the playbook holds the same steps)")
     parser.add_argument("--keep", action="store_true", help="leave the lab up at the end")
+    parser.add_argument("--only", choices=("appliance", "ansible"), help="run one tool only")
     args = parser.parse_args()
     plans = args.plans.split(",")
     program = ensure_ansible()
-    rows: list[tuple[str, str, float, int, str]] = []
-    full: list[tuple[str, tuple[float, int, str]]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-provision-") as folder:
-        work = Path(folder)
-        try:
+    rows: list[tuple[str, str, float, float, int, str]] = []
+    full: list[tuple[str, tuple[float, float, int, str]]] = []
+    work = default_dirs().base / "bench-provision"  # kept: the Ansible logs are read after a failure
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        if args.only != "ansible":
             dirs, workers = fresh_lab(args.nodes)
             for label in ("first run", "re-run"):
                 rows.append(("appliance", label, *run_ours(dirs, workers, plans)))
@@ -184,31 +197,41 @@ def main() -> None:
             joined = run_ours(dirs, workers, ["all"])
             again = run_ours(dirs, workers, ["all"])
             full = [("master init", master), ("workers join", joined), ("all, re-run", again)]
+        if args.only != "appliance":
+            dirs, workers = fresh_lab(args.nodes)
             config = load_config(dirs.master_config)  # type: ignore[attr-defined]
             repository = config.kubernetes.apt_repository.format(version=config.kubernetes.version)
-            dirs, workers = fresh_lab(args.nodes)
             playbook_files(work / "files", repository, str(config.network.master_address))
             key = provisioning_key(dirs.master_state)  # type: ignore[attr-defined]
             for label, result in zip(("first run", "re-run"),
                                      run_ansible(dirs, workers, work, program, key, repository, 2), strict=True):
                 rows.append(("ansible", label, *result))
-        finally:
-            if not args.keep:
-                lifecycle.down(default_dirs())
-        print(f"\nprovisioning {args.nodes} lab boards ({topology.PREFIX}*), plans {'+'.join(plans)} "
-              f"vs. {PLAYBOOK.name}:")
-        print(f"{'tool':<10} {'run':<10} {'wall s':>8} {'changed':>8}  problems")
-        for tool, label, seconds, changed, problems in rows:
-            print(f"{tool:<10} {label:<10} {seconds:8.2f} {changed:8d}  {problems or '-'}")
-        by = {(tool, label): seconds for tool, label, seconds, _, _ in rows}
-        for label in ("first run", "re-run"):
-            ratio = by[("appliance", label)] / by[("ansible", label)]
-            print(f"{label}: appliance / ansible = {ratio:.3f} (target <= 0.1)")
-        print("\nthe appliance alone, plan all (no Ansible counterpart: init and join use the API):")
-        for label, (seconds, changed, problems) in full:
-            print(f"{'appliance':<10} {label:<14} {seconds:8.2f} s {changed:4d} changed  {problems or '-'}")
-        print(f"re-run of plan all on {args.nodes} joined nodes, command start included: {full[2][1][0]:.2f} s "
-              "(target < 1 s)")
+    finally:
+        if not args.keep:
+            lifecycle.down(default_dirs())
+    report(args.nodes, plans, rows, full)
+
+def report(nodes: int, plans: list[str], rows: list[tuple[str, str, float, float, int, str]],
+           full: list[tuple[str, tuple[float, float, int, str]]]) -> None:
+    """Print the figures side by side (wall time, and the CPU the master spent: this machine is shared)."""
+    print(f"\nprovisioning {nodes} lab boards ({topology.PREFIX}*), plans {'+'.join(plans)} "
+          f"vs. {PLAYBOOK.name}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs:")
+    print(f"{'tool':<10} {'run':<10} {'wall s':>8} {'CPU s':>7} {'changed':>8}  problems")
+    for tool, label, seconds, cpu, changed, problems in rows:
+        print(f"{tool:<10} {label:<10} {seconds:8.2f} {cpu:7.2f} {changed:8d}  {problems or '-'}")
+    by = {(tool, label): (seconds, cpu) for tool, label, seconds, cpu, _, _ in rows}
+    for label in ("first run", "re-run"):
+        if ("appliance", label) in by and ("ansible", label) in by:
+            ours, theirs = by[("appliance", label)], by[("ansible", label)]
+            print(f"{label}: appliance / ansible = {ours[0] / theirs[0]:.3f} wall, {ours[1] / theirs[1]:.3f} CPU "
+                  "(target <= 0.1)")
+    if not full:
+        return
+    print("\nthe appliance alone, plan all (no Ansible counterpart: init and join use the API):")
+    for label, (seconds, cpu, changed, problems) in full:
+        print(f"{'appliance':<10} {label:<14} {seconds:8.2f} s {cpu:6.2f} CPU s {changed:4d} changed  {problems or '-'}")
+    print(f"re-run of plan all on {nodes} joined nodes, command start included: {full[2][1][0]:.2f} s "
+          "(target < 1 s)")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,41 @@ def test_node_controlled_text_and_hostile_names_never_reach_a_shell(cluster: Lab
     done = cli(lab, "provision", "02:00:00:00:66:66")
     assert done.returncode == 2 and "is not a DNS label" in done.stderr
     assert not Path(marker).exists()
+    assert cli(lab, "nodes", "forget", "02:00:00:00:66:66").returncode == 0
+
+
+def test_tokens_and_a_laptop_kubeconfig(cluster: LabHandle, tmp_path: Path) -> None:
+    lab = cluster
+    made = cli(lab, "tokens", "create", "--ttl", "30m", "--description", "for a laptop")
+    assert made.returncode == 0, made.stderr
+    join = made.stdout.strip()
+    match = re.fullmatch(r"kubeadm join 10\.0\.0\.1:6443 --token ([a-z0-9]{6})\.[a-z0-9]{16} "
+                         r"--discovery-token-ca-cert-hash sha256:([0-9a-f]{64})", join)
+    assert match, join
+    # The pin is the CA's: what the master board's ca.crt gives with openssl (kubeadm's recipe).
+    spki = lab.run("master-board", "openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt | "
+                                   "openssl pkey -pubin -outform der | sha256sum").stdout.split()[0]
+    assert match.group(2) == spki
+    listed = json.loads(cli(lab, "tokens", "list", "-o", "json").stdout)["tokens"]
+    mine = [t for t in listed if t["id"] == match.group(1)]
+    assert len(mine) == 1 and mine[0]["description"] == "for a laptop"
+    assert set(mine[0]) == {"id", "description", "expires", "usages"} and 1700 < mine[0]["expires"] - time.time() <= 1800
+    assert cli(lab, "tokens", "revoke", match.group(1)).stdout == f"token {match.group(1)} revoked\n"
+    assert match.group(1) not in cli(lab, "tokens", "list").stdout
+    assert cli(lab, "tokens", "create", "--ttl", "0").returncode == 2
+
+    out = state_dir(lab) / "laptop.conf"
+    done = cli(lab, "kubeconfig", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    uplink = lab.status()["home"]["master_uplink_address"]
+    assert f"server: https://{uplink}:6443" in out.read_text()
+    # A laptop on the home network: the real kubectl, from the home router's namespace.
+    kubectl = str(Path(sys.executable).parent / "kubectl")
+    nodes = lab.run("home", [kubectl, "--kubeconfig", str(out), "get", "nodes", "-o", "name"], timeout=60)
+    joined = [v["name"] for v in json.loads(cli(lab, "nodes", "list", "-o", "json").stdout)["nodes"]
+              if v["state"] == "joined"]
+    assert len(joined) == 5 and sorted(nodes.stdout.split()) == sorted(f"node/{name}" for name in joined)
 
 
 def test_no_secret_reaches_a_log(cluster: LabHandle) -> None:

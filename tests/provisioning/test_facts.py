@@ -108,3 +108,21 @@ def test_fuzzed_sections_never_crash_the_parsers(raw: dict[str, str]) -> None:
 def test_fuzzed_output_never_crashes_the_splitter(text: str) -> None:
     found = script.split_output(text, "@@facts-0")
     assert all(isinstance(value, str) for value in found.values())
+
+
+def test_board_model_from_the_device_tree_or_the_revision_code() -> None:
+    from provisioning.facts.system import board_model
+
+    cpuinfo = (CAPTURED / "pi4-arm64-cpuinfo.txt").read_text()
+    assert board_model(cpuinfo, "") == "Raspberry Pi 4B"
+    assert board_model(cpuinfo, "Raspberry Pi 4 Model B Rev 1.1") == "Raspberry Pi 4 Model B Rev 1.1"
+    assert board_model("", "QEMU Virtual Machine") is None  # not a Pi: nothing recorded
+    assert board_model("Revision\t: zz", "") is None
+
+
+def test_dphys_swapfile_state_comes_from_the_one_systemctl_call() -> None:
+    from provisioning.facts.kernel import dphys_enabled
+
+    assert dphys_enabled("Id=dphys-swapfile.service\nLoadState=loaded\nUnitFileState=enabled\nActiveState=active\n")
+    assert not dphys_enabled("Id=dphys-swapfile.service\nLoadState=not-found\nUnitFileState=\nActiveState=inactive\n")
+    assert not dphys_enabled("")

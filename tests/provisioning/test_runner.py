@@ -40,7 +40,7 @@ def state(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_node_that_fails_fails_alone_and_its_job_says_why(state: Path) -> None:
-    runner = Runner(Config(), state, connect=unreachable, parallelism=2)
+    runner = Runner(Config(), state, connect=unreachable, parallelism=2, card_keys=None)
     outcomes = runner.run_once([runner.submit("node-1"), runner.submit("node-3", "prepare")])
     assert [(o.node, o.state) for o in outcomes] == [("node-1", "failed"), ("node-3", "failed")]
     assert outcomes[0].error == ("node-1 (10.0.0.11): cannot connect (Connection refused) after 4 attempts; "
@@ -80,9 +80,16 @@ def test_one_job_per_node_and_orphans_are_interrupted(state: Path) -> None:
     assert outcome.resumed_from == first
 
 
-def test_the_background_queue_runs_jobs_and_stop_interrupts_the_rest(state: Path) -> None:
-    runner = Runner(Config(), state, connect=unreachable)
-    runner.start()
+def test_the_background_queue_runs_jobs_and_stop_interrupts_the_rest(state: Path, tmp_path: Path) -> None:
+    cards = tmp_path / "cards.pub"
+    cards.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHcLZfb7ZTXNEX5H8bSBrRwgVPTVQp1SEL3bMeiWJwPW card=pi-1\n")
+    runner = Runner(Config(), state, connect=unreachable, card_keys=cards)
+    runner.start()  # imports the card keys first
+    conn = registry.open_registry(state)
+    try:
+        assert [(k.card, k.node) for k in registry.list_host_keys(conn)] == [("pi-1", None)]
+    finally:
+        conn.close()
     try:
         job = runner.submit("node-1")
         conn = registry.open_registry(state)
