@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from foundation.errors import ApplianceError, EnvironmentProblem
 from hardware.lab import control, lifecycle, preflight, rootfs
 from hardware.lab.state import default_dirs
 from hardware.lab.status import lab_status
@@ -43,17 +44,53 @@ def lab_group() -> None:
 @click.option("--cards", type=click.Path(file_okay=False, path_type=Path),
               help="Boot from SD-card files: pi-N from DIR/pi-N.img, the master board from DIR/master.img "
                    "(written by `appliance flash`); cloud-init and NetworkManager run as on a Pi.")
+@click.option("--approve", type=click.Choice(["manual", "raspberry-pi", "all"]), default="raspberry-pi",
+              show_default=True, help="provisioning.approve of the lab's cluster.yaml (ignored with --config): "
+                                      "raspberry-pi provisions and joins the boards with no click.")
+@click.option("--wait-ready", type=float, default=0.0, show_default=True,
+              help="Seconds to wait until every board is a Ready Kubernetes node (0: do not wait).")
 def up_cmd(nodes: int, config: Path | None, addressing: str, fresh: bool, no_daemon: bool,
-           netd_only: str | None, wait: float, web_port: int, cards: Path | None) -> None:
+           netd_only: str | None, wait: float, web_port: int, cards: Path | None, approve: str,
+           wait_ready: float) -> None:
     """Bring the lab up (refused if one is running)."""
     started = time.monotonic()
-    record = lifecycle.up(default_dirs(), nodes=nodes, addressing=addressing, config=config, fresh=fresh,
+    dirs = default_dirs()
+    record = lifecycle.up(dirs, nodes=nodes, addressing=addressing, config=config, fresh=fresh,
                           daemon=not no_daemon, netd_only=netd_only, wait=wait, web_port=web_port, cards=cards,
-                          say=_say)
+                          approve=approve, say=_say)
     _say(f"ready in {time.monotonic() - started:.1f} s; try: appliance lab status")
     if record.daemon and record.web_port:
         # The page, reachable from this machine's browser (forwarded into the sealed lab).
         click.echo(f"web page: http://127.0.0.1:{record.web_port}/  (user admin, password {record.web_password})")
+    if wait_ready > 0 and record.daemon:
+        _wait_ready(dirs.master_state, nodes, wait_ready, started)
+
+
+def _wait_ready(state_dir: Path, boards: int, timeout: float, started: float) -> None:
+    """Wait until `boards` workers are Ready Kubernetes nodes, saying what changes;
+    a timeout is one line naming where to look (the page, the jobs), exit 1."""
+    from appliance.cli.daemon_client import DaemonClient
+
+    client = DaemonClient(state_dir)
+    deadline = time.monotonic() + timeout
+    said = ""
+    while True:
+        try:
+            workers = [view for view in client.nodes() if view.role == "worker"]
+        except ApplianceError:  # the daemon is still starting its local API
+            workers = []
+        ready = sum(1 for view in workers if view.ready)
+        states = ", ".join(f"{view.name} {'Ready' if view.ready else view.state}" for view in workers)
+        if states != said:
+            _say(f"nodes: {states or 'none yet'}")
+            said = states
+        if ready >= boards:
+            _say(f"{ready} nodes Ready in {time.monotonic() - started:.0f} s (Kubernetes in the lab is simulated)")
+            return
+        if time.monotonic() > deadline:
+            raise EnvironmentProblem(f"{ready} of {boards} nodes Ready after {timeout:.0f} s; see the jobs on "
+                                     "the page, or: appliance lab exec master -- appliance nodes list")
+        time.sleep(2.0)
 
 
 @lab_group.command("down")

@@ -121,10 +121,13 @@ def _wait_for_dhcp_server(dirs: LabDirs, timeout: float) -> None:
 
 def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path | None = None,
        fresh: bool = False, daemon: bool = True, netd_only: str | None = None,
-       wait: float = 60.0, web_port: int = 18080, cards: Path | None = None, say: Say = print) -> LabRecord:
+       wait: float = 60.0, web_port: int = 18080, cards: Path | None = None, approve: str = "manual",
+       say: Say = print) -> LabRecord:
     """Bring the lab up and return its record; raise EnvironmentProblem with a fix on failure.
 
     `cards`: boot every board from its card file in that directory (`cards.card_file`).
+    `approve`: provisioning.approve of the lab's own cluster.yaml (not used with `config`); the
+    tests keep `manual`, so boards are provisioned only where a test asks.
     """
     preflight.check_all()
     subnet, master_address = lan_settings(config)
@@ -165,7 +168,7 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
             services.start_home(dirs.run)
             services.start_internet(dirs.run)
             services.start_master_uplink(dirs.run)
-            write_master_config(dirs, plan, config, public_key, record.web_password)
+            write_master_config(dirs, plan, config, public_key, record.web_password, approve)
 
             def power_on(board: t.NodePlan) -> None:
                 boards.power_on(plan, board, lower=root.path,

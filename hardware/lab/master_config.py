@@ -45,8 +45,9 @@ def password_hash(password: str) -> str:
                           text=True, check=True).stdout.strip()
 
 
-def default_config(plan: t.LabPlan, public_key: str, web_password: str) -> dict[str, Any]:
-    """The cluster.yaml the lab's master runs with when the user gives none."""
+def default_config(plan: t.LabPlan, public_key: str, web_password: str, approve: str = "manual") -> dict[str, Any]:
+    """The cluster.yaml the lab's master runs with when the user gives none (`approve`: the
+    provisioning.approve policy: manual, raspberry-pi or all)."""
     return {
         "cluster": {"name": "pilab", "domain": "cluster.home"},
         "network": {
@@ -61,14 +62,14 @@ def default_config(plan: t.LabPlan, public_key: str, web_password: str) -> dict[
         # The Kubernetes fake's packages, served in pkgs.k8s.io's layout by the lab's internet.
         "kubernetes": {"apt_repository": f"http://{KUBE_REPOSITORY_HOST}/core:/stable:/v{{version}}/deb/"},
         "access": {"user": "pi", "ssh_authorized_keys": [public_key]},
-        "provisioning": {"approve": "manual", "ssh_user": "pi"},
+        "provisioning": {"approve": approve, "ssh_user": "pi"},
         "web": {"listen": [f"{plan.master_address.ip}:8080", "uplink:8080"],
                 "admin_password_hash": password_hash(web_password)},
     }
 
 
 def write_master_config(dirs: LabDirs, plan: t.LabPlan, user_config: Path | None,
-                        public_key: str, web_password: str) -> None:
+                        public_key: str, web_password: str, approve: str = "manual") -> None:
     """Put the master's cluster.yaml on its card: the user's file, or the lab default."""
     dirs.master.mkdir(parents=True, exist_ok=True)
     if user_config is not None:
@@ -76,5 +77,5 @@ def write_master_config(dirs: LabDirs, plan: t.LabPlan, user_config: Path | None
         return
     dirs.master_config.write_text(
         "# Written by `appliance lab up`: the lab master's cluster.yaml.\n"
-        + yaml.safe_dump(default_config(plan, public_key, web_password), sort_keys=False)
+        + yaml.safe_dump(default_config(plan, public_key, web_password, approve), sort_keys=False)
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rtt_registry import make_registry
+from tests.netd.agent.registry_setup import make_registry
 
 from foundation.config.model import Config
 from netd.agent.protocol import Report, report_to_json
