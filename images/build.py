@@ -2,7 +2,9 @@
 
 The steps, each checked before the next:
 
-1. Wi-Fi passphrase and password hash are checked first (nothing written if missing).
+1. Wi-Fi passphrase, password hash and login user are checked first (nothing written if
+   missing). The master's provisioning key pair in DIR is reused, or a new one made
+   (`images.provisioning_key`): every card authorises it, the master card carries it.
 2. The base (.img or .img.xz) is streamed once into DIR/.master.img.partial and
    DIR/.worker.img.partial, sparse; the partition table is parsed from its first
    MiB; at the end the image's length is checked against the table (a truncated
@@ -11,8 +13,8 @@ The steps, each checked before the next:
    32-bit system is refused. They choose the wheelhouse.
 4. Each boot partition gets its card files (`images.customize`), written by
    `images.fat` in place, no mount.
-5. Both images are hashed, the manifest is written, and only then are the
-   partial files renamed into place: an error at any step leaves no half-written
+5. Both images are hashed, the manifest (and a new provisioning key) is written, and
+   only then are the partial files renamed into place: an error at any step leaves no half-written
    output (the partials are removed).
 
 Steps 3-5 overlap the stream when the root's facts are known before it starts
@@ -41,6 +43,13 @@ from images.customize import BaseFacts, apply_files, card_files, read_base_facts
 from images.errors import BuildFailed, ImageError
 from images.facts_cache import forget_facts, known_facts, remember_facts
 from images.fat import FatVolume, MalformedFat
+from images.provisioning_key import (
+    CARD_PRIVATE,
+    ProvisioningKey,
+    keep_provisioning_key,
+    load_provisioning_key,
+    make_provisioning_key,
+)
 from images.region import FileRegion
 from images.rootfs import RootInfo, gather_root_facts, judge_root
 from images.seed import PAYLOAD_DIR, CardSeed, NoPasswordHash, hostname_of, wpa_psk
@@ -216,7 +225,12 @@ def build_images(config: Config, config_text: str, base: Path, out: Path, *, exp
     if not config.access.password_hash:
         raise NoPasswordHash(f"{config.where('access.password_hash')}: no password hash, and a card is never made "
                              "with a default password; add one made by `openssl passwd -6`")
+    if config.provisioning.ssh_user != config.access.user:
+        raise ImageError(f"{config.where('provisioning.ssh_user')}: the master logs in as "
+                         f"{config.provisioning.ssh_user!r}, but the cards make the user {config.access.user!r}; "
+                         "set provisioning.ssh_user to access.user")
     psk = read_psk(config)
+    key = load_provisioning_key(out) or make_provisioning_key()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -225,7 +239,7 @@ def build_images(config: Config, config_text: str, base: Path, out: Path, *, exp
     manifest_partial = out / ".manifest.json.partial"
     try:
         try:
-            return _build(config, config_text, base, out, expected, now, wheelhouse, psk, partials,
+            return _build(config, config_text, base, out, expected, now, wheelhouse, psk, key, partials,
                           manifest_partial, progress)
         except OSError as error:  # the outputs: no space, a read-only or vanished folder
             raise write_error(error) from None
@@ -240,22 +254,23 @@ class _GuessWasWrong(Exception):
 
 
 def _build(config: Config, config_text: str, base: Path, out: Path, expected: str | None, now: dt.datetime,
-           wheelhouse: Path | None, psk: str | None, partials: dict[str, Path], manifest_partial: Path,
-           progress: Progress) -> list[BuiltImage]:
+           wheelhouse: Path | None, psk: str | None, key: ProvisioningKey, partials: dict[str, Path],
+           manifest_partial: Path, progress: Progress) -> list[BuiltImage]:
     known = known_facts(base)
     try:
-        return _build_once(config, config_text, base, out, expected, now, wheelhouse, psk, partials,
+        return _build_once(config, config_text, base, out, expected, now, wheelhouse, psk, key, partials,
                            manifest_partial, progress, known)
     except _GuessWasWrong:
         progress("the remembered facts of this base were wrong; building again without them")
         forget_facts(base)
-        return _build_once(config, config_text, base, out, expected, now, wheelhouse, psk, partials,
+        return _build_once(config, config_text, base, out, expected, now, wheelhouse, psk, key, partials,
                            manifest_partial, progress, None)
 
 
 def _build_once(config: Config, config_text: str, base: Path, out: Path, expected: str | None,
-                now: dt.datetime, wheelhouse: Path | None, psk: str | None, partials: dict[str, Path],
-                manifest_partial: Path, progress: Progress, known: RootInfo | None) -> list[BuiltImage]:
+                now: dt.datetime, wheelhouse: Path | None, psk: str | None, key: ProvisioningKey,
+                partials: dict[str, Path], manifest_partial: Path, progress: Progress,
+                known: RootInfo | None) -> list[BuiltImage]:
     progress(f"reading {base}" + (" (seeding while it streams)" if known else ""))
     fds: dict[str, int] = {}
     built: dict[str, BuiltImage] = {}
@@ -264,8 +279,8 @@ def _build_once(config: Config, config_text: str, base: Path, out: Path, expecte
         boot = table.boot()
         wheels = wheel_files(wheelhouse or ensure_wheelhouse(info.arch, info.python))
         for role in ROLES:
-            seeded = _customize(config, config_text, fds[role], boot.start, boot.size, role, psk, wheels, info,
-                                now, str(base))
+            seeded = _customize(config, config_text, fds[role], boot.start, boot.size, role, psk, key, wheels,
+                                info, now, str(base))
             built[role] = BuiltImage(role, f"{role}.img", 0, "", seeded)
             progress(f"{role}: seeded ({seeded['mechanism']}), {len(wheels)} wheels")
 
@@ -279,7 +294,8 @@ def _build_once(config: Config, config_text: str, base: Path, out: Path, expecte
 
     try:
         for role, path in partials.items():
-            fds[role] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            # The master's image carries the provisioning key's private half: for its owner only.
+            fds[role] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600 if role == "master" else 0o644)
         streamed = stream_base(base, fds, progress, on_boot_written if known else None)
         table, size = streamed.table, streamed.size
         hashers = streamed.hashers or {}
@@ -321,6 +337,7 @@ def _build_once(config: Config, config_text: str, base: Path, out: Path, expecte
         "images": [image.__dict__ for image in images],
     }
     manifest_partial.write_text(json.dumps(manifest, indent=2) + "\n")
+    keep_provisioning_key(out, key)
     for role, path in partials.items():
         path.rename(out / f"{role}.img")
     manifest_partial.rename(out / "manifest.json")
@@ -328,20 +345,23 @@ def _build_once(config: Config, config_text: str, base: Path, out: Path, expecte
 
 
 def _customize(config: Config, config_text: str, fd: int, start: int, size: int, role: str, psk: str | None,
-               wheels: Mapping[str, bytes], info: RootInfo, now: dt.datetime, where: str) -> dict[str, object]:
+               key: ProvisioningKey, wheels: Mapping[str, bytes], info: RootInfo, now: dt.datetime,
+               where: str) -> dict[str, object]:
     try:
         with FatVolume(FileRegion(fd, start, size), now) as fat:
             facts: BaseFacts = read_base_facts(fat, where)
-            seed = CardSeed(role, f"appliance-{role}-{secrets.token_hex(8)}")
+            seed = CardSeed(role, f"appliance-{role}-{secrets.token_hex(8)}", provisioning_key=key.public)
             payload = {"arch": info.arch, "python": info.python, "wheels": sorted(wheels)}
             files = card_files(config, config_text, facts, seed, psk, wheels,
-                               {"built_at": now.isoformat(timespec="seconds"), "payload": payload})
+                               {"built_at": now.isoformat(timespec="seconds"), "payload": payload},
+                               master_key=key if role == "master" else None)
             apply_files(fat, files)
     except MalformedFat as error:
         raise ImageError(f"{where}: boot partition: {error}") from None
     listed = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()
-              if not name.startswith(f"{PAYLOAD_DIR}/wheels/")}
+              if not name.startswith(f"{PAYLOAD_DIR}/wheels/") and name != CARD_PRIVATE}
     wifi = {"ssid": config.wifi.ssid, "country": config.wifi.country} if role == "master" and psk else None
     return {"mechanism": facts.mechanism, "instance_id": seed.instance_id, "hostname": hostname_of(config, role),
             "user": config.access.user, "ssh_authorized_keys": len(config.access.ssh_authorized_keys),
+            "provisioning_key": key.public,
             "payload": payload, "wifi": wifi, "files": listed}

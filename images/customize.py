@@ -17,6 +17,7 @@ from hardware.boot import plan_boot_files
 from images.errors import ImageError
 from images.fat import FatVolume
 from images.payload import card_cluster_yaml, installer_script, unit_file
+from images.provisioning_key import CARD_PRIVATE, CARD_PUBLIC, ProvisioningKey
 from images.seed import (
     PAYLOAD_DIR,
     CardSeed,
@@ -70,8 +71,11 @@ def read_base_facts(fat: FatVolume, where: str) -> BaseFacts:
 
 
 def card_files(config: Config, config_text: str, base: BaseFacts, seed: CardSeed, psk: str | None,
-               wheels: Mapping[str, bytes], info: Mapping[str, object]) -> dict[str, bytes]:
-    """Every file the card's boot partition gets (new or replaced), by path."""
+               wheels: Mapping[str, bytes], info: Mapping[str, object],
+               master_key: ProvisioningKey | None = None) -> dict[str, bytes]:
+    """Every file the card's boot partition gets (new or replaced), by path.
+
+    `master_key`: the provisioning key pair, whose private half only a master card carries."""
     contents: dict[str, str | None] = {"/boot/firmware/cmdline.txt": base.cmdline,
                                        "/boot/firmware/config.txt": base.config_txt}
     edited = {edit.path: edit.content for edit in plan_boot_files(contents, seed.role)}
@@ -85,7 +89,7 @@ def card_files(config: Config, config_text: str, base: BaseFacts, seed: CardSeed
         files["network-config"] = network_config(config, seed.role, psk).encode()
     else:
         cmdline = firstrun_cmdline(cmdline)
-        files["firstrun.sh"] = firstrun_script(config, seed.role, psk).encode()
+        files["firstrun.sh"] = firstrun_script(config, seed.role, psk, seed.provisioning_key).encode()
     files["cmdline.txt"] = cmdline.encode()
     if config_txt != base.config_txt:
         files["config.txt"] = config_txt.encode()
@@ -93,6 +97,9 @@ def card_files(config: Config, config_text: str, base: BaseFacts, seed: CardSeed
     files[f"{PAYLOAD_DIR}/appliance.service"] = unit_file(config, seed.role).encode()
     if seed.role == "master":
         files[f"{PAYLOAD_DIR}/cluster.yaml"] = card_cluster_yaml(config_text, config).encode()
+        if master_key is not None:
+            files[CARD_PRIVATE] = master_key.private.encode()
+            files[CARD_PUBLIC] = (master_key.public + "\n").encode()
     for name, data in wheels.items():
         files[f"{PAYLOAD_DIR}/wheels/{name}"] = data
     record = {

@@ -8,6 +8,8 @@ no ext4 tool and no root is needed on the user's machine), under `appliance/`:
     appliance/install.sh       the first-boot installer (below)
     appliance/appliance.service  the systemd unit of the card's role
     appliance/cluster.yaml     master only: the cluster's config (secrets-free)
+    appliance/ssh/id_ed25519   master only: the provisioning key (images.provisioning_key),
+                               moved to /var/lib/appliance/ssh/ by the installer
     appliance/seed.json        what the build seeded (read by `appliance flash`)
     appliance/cards.pub        master only, written by `appliance flash`
 
@@ -81,6 +83,14 @@ if [ "$ROLE" = master ]; then
     install -m 0644 "$PAYLOAD/cluster.yaml" %(config)s
     install -d -m 0700 %(master_state)s
     if [ -f "$PAYLOAD/cards.pub" ]; then install -m 0644 "$PAYLOAD/cards.pub" %(master_state)s/cards.pub; fi
+    # The provisioning key: into the state dir before the daemon first starts (or it would make
+    # one no card authorises), then off the boot partition (a FAT, readable by every local user).
+    if [ -f "$PAYLOAD/ssh/id_ed25519" ]; then
+        install -d -m 0700 %(master_state)s/ssh
+        install -m 0600 "$PAYLOAD/ssh/id_ed25519" %(master_state)s/ssh/id_ed25519
+        install -m 0644 "$PAYLOAD/ssh/id_ed25519.pub" %(master_state)s/ssh/id_ed25519.pub
+        rm -rf "$PAYLOAD/ssh"
+    fi
 else
     install -d -m 0700 %(agent_state)s
 fi

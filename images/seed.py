@@ -71,6 +71,18 @@ class CardSeed:
     """cloud-init instance-id: unique per build, and again per flashed card."""
     host_keys: tuple[HostKey, ...] = ()
     """SSH host keys given at flash time; none in a built image shared by many cards."""
+    provisioning_key: str | None = None
+    """The master's provisioning public key (images.provisioning_key), authorised beside the user's keys."""
+
+
+def authorized_keys(config: Config, provisioning_key: str | None) -> list[str]:
+    """The login user's SSH keys on a card: the user's own, then the master's provisioning key.
+
+    The master logs in as `provisioning.ssh_user`, which the build requires to be `access.user`."""
+    keys = list(config.access.ssh_authorized_keys)
+    if provisioning_key is not None and provisioning_key not in keys:
+        keys.append(provisioning_key)
+    return keys
 
 
 def hostname_of(config: Config, role: str) -> str | None:
@@ -139,8 +151,9 @@ def user_data(config: Config, seed: CardSeed) -> str:
         # The provisioner runs `sudo -n` over SSH (key only), so sudo may not ask for the password.
         "sudo": "ALL=(ALL) NOPASSWD:ALL",
     }
-    if config.access.ssh_authorized_keys:
-        user["ssh_authorized_keys"] = list(config.access.ssh_authorized_keys)
+    logins = authorized_keys(config, seed.provisioning_key)
+    if logins:
+        user["ssh_authorized_keys"] = logins
     document["user"] = user
     document["ssh_pwauth"] = False
     document["disable_root"] = True
@@ -214,7 +227,7 @@ def _q(value: str) -> str:
     return shlex.quote(value)
 
 
-def firstrun_script(config: Config, role: str, psk: str | None) -> str:
+def firstrun_script(config: Config, role: str, psk: str | None, provisioning_key: str | None = None) -> str:
     """firstrun.sh for bookworm images: the same end state as the cloud-init seed, in shell."""
     password_hash = _require_hash(config)
     user = config.access.user
@@ -232,7 +245,7 @@ def firstrun_script(config: Config, role: str, psk: str | None) -> str:
             f"echo {_q(hostname)} > /etc/hostname",
             f'sed -i "s/127.0.1.1.*$CURRENT_HOSTNAME/127.0.1.1\\t{hostname}/g" /etc/hosts',
         ]
-    keys = "\n".join(config.access.ssh_authorized_keys)
+    keys = "\n".join(authorized_keys(config, provisioning_key))
     lines += [
         "FIRSTUSER=$(getent passwd 1000 | cut -d: -f1)",
         f"if [ -n \"$FIRSTUSER\" ] && [ \"$FIRSTUSER\" != {_q(user)} ]; then",

@@ -34,7 +34,12 @@ def trixie_out(tmp_path_factory: pytest.TempPathFactory, trixie_xz: Path, cluste
 
 def test_outputs_and_manifest(trixie_out: tuple[Path, list[BuiltImage]], trixie_base: BaseImage) -> None:
     out, built = trixie_out
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "master.img", "worker.img"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "master.img", "provisioning-key",
+                                                     "provisioning-key.pub", "worker.img"]
+    # The master's image and the key carry the provisioning key's private half: owner only.
+    assert (out / "master.img").stat().st_mode & 0o777 == 0o600
+    assert (out / "provisioning-key").stat().st_mode & 0o777 == 0o600
+    assert (out / "worker.img").stat().st_mode & 0o777 == 0o644
     manifest = json.loads((out / "manifest.json").read_text())
     for image in manifest["images"]:
         path = out / image["path"]
@@ -86,7 +91,16 @@ def test_seed_is_valid_cloud_config_and_says_the_right_things(trixie_out: tuple[
     assert master_ud.startswith(b"#cloud-config\n")
     assert master["hostname"] == "picluster-master" and "hostname" not in worker
     assert master["user"]["passwd"] == cluster.config.access.password_hash
-    assert master["user"]["ssh_authorized_keys"] == list(cluster.config.access.ssh_authorized_keys)
+    # The user's own keys, then the master's provisioning key (made by the build, kept in DIR).
+    provisioning = (out / "provisioning-key.pub").read_text().strip()
+    assert provisioning.startswith("ssh-ed25519 ") and provisioning.endswith(" appliance-provisioning")
+    for document in (master, worker):
+        assert document["user"]["ssh_authorized_keys"] == [*cluster.config.access.ssh_authorized_keys, provisioning]
+    # Its private half is on the master card only (the installer moves it off the boot partition).
+    assert boot_file(out / "master.img", "appliance/ssh/id_ed25519") == (out / "provisioning-key").read_bytes()
+    assert boot_file(out / "master.img", "appliance/ssh/id_ed25519.pub").decode().strip() == provisioning
+    assert "ssh" not in mtools_list(extract_boot(out / "worker.img", tmp_path / "w.img"), "appliance")
+    assert '"appliance/ssh/id_ed25519"' not in (out / "manifest.json").read_text()  # no hash of the secret
     assert master["ssh_pwauth"] is False and ["systemctl", "enable", "--now", "ssh"] in master["runcmd"]
     assert "ssh_keys" not in master  # an image shared by many cards carries no host keys
     assert PASSPHRASE.encode() not in master_ud and wpa_psk("HomeNetwork", PASSPHRASE).encode() not in master_ud
@@ -113,6 +127,12 @@ def test_a_new_build_has_new_instance_ids(trixie_out: tuple[Path, list[BuiltImag
     out, first = trixie_out
     again = build_images(cluster.config, cluster.text, trixie_base.path, tmp_path, wheelhouse=wheelhouse)
     assert {b.seeded["instance_id"] for b in again}.isdisjoint({b.seeded["instance_id"] for b in first})
+    # Another output folder, another provisioning key…
+    assert again[0].seeded["provisioning_key"] != first[0].seeded["provisioning_key"]
+    # …but a later build into the same folder reuses its key: cards flashed before still let the master in.
+    again = build_images(cluster.config, cluster.text, trixie_base.path, tmp_path, wheelhouse=wheelhouse)
+    assert again[0].seeded["provisioning_key"] == (tmp_path / "provisioning-key.pub").read_text().strip()
+    assert boot_file(tmp_path / "master.img", "appliance/ssh/id_ed25519") == (tmp_path / "provisioning-key").read_bytes()
 
 
 def test_bookworm_gets_firstrun(bookworm_base: BaseImage, cluster: ClusterFile, wheelhouse: Path, tmp_path: Path) -> None:
@@ -123,6 +143,7 @@ def test_bookworm_gets_firstrun(bookworm_base: BaseImage, cluster: ClusterFile, 
     text = script.decode()
     assert "chpasswd -e" in text and cluster.config.access.password_hash in text  # type: ignore[operator]
     assert "psk=" + wpa_psk("HomeNetwork", PASSPHRASE) in text and PASSPHRASE not in text
+    assert (tmp_path / "provisioning-key.pub").read_text().strip() in text  # authorised for the login user
     cmdline = boot_file(tmp_path / "master.img", "cmdline.txt").decode()
     assert "systemd.run=/boot/firstrun.sh" in cmdline and "cgroup_enable=memory" in cmdline
     assert "ds=nocloud" not in cmdline

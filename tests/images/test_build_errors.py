@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from foundation.config import load_config
 from foundation.errors import ApplianceError
 from images.build import build_images
 from images.errors import BuildFailed, ImageError
@@ -50,6 +51,17 @@ def test_no_password_hash_no_image(tmp_path: Path, trixie_base: BaseImage, wheel
     with pytest.raises(NoPasswordHash) as caught:
         _build(cluster, trixie_base.path, tmp_path / "out", wheelhouse)
     assert "default password" in _one_line(caught.value)
+    _assert_nothing_left(tmp_path / "out")
+
+
+def test_a_provisioning_user_the_cards_do_not_make(tmp_path: Path, trixie_base: BaseImage, wheelhouse: Path) -> None:
+    cluster = write_cluster(tmp_path / "cfg")
+    cluster.path.write_text(cluster.text + "provisioning:\n  ssh_user: admin\n")
+    with pytest.raises(ImageError) as caught:
+        build_images(load_config(cluster.path), cluster.path.read_text(), trixie_base.path, tmp_path / "out",
+                     wheelhouse=wheelhouse)
+    assert "provisioning.ssh_user" in _one_line(caught.value) and "set provisioning.ssh_user to access.user" in str(
+        caught.value)
     _assert_nothing_left(tmp_path / "out")
 
 

@@ -44,7 +44,7 @@ def _root_python(root: Path) -> str:
     return version
 
 
-def test_payload_installs_in_the_lab_root_and_twice_is_a_no_op() -> None:
+def test_payload_installs_in_the_lab_root_and_twice_is_a_no_op_and_a_master_gets_its_key() -> None:
     from hardware.lab.rootfs import ensure_root
 
     root = ensure_root().path
@@ -63,6 +63,23 @@ def test_payload_installs_in_the_lab_root_and_twice_is_a_no_op() -> None:
         again = _chroot(merged, "sh", f"/{PAYLOAD}/install.sh", "worker", f"/{PAYLOAD}", "--no-start")
         assert again.returncode == 0, again.stderr
         assert (merged / "opt/appliance/venv/bin/python").stat().st_mtime == venv_python  # not rebuilt
+
+        # As a master card: the provisioning key goes to the daemon's state dir, owner only, and off
+        # the boot partition; the card keys and cluster.yaml go where the daemon reads them.
+        (merged / PAYLOAD / "ssh").mkdir()
+        (merged / PAYLOAD / "ssh/id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n")
+        (merged / PAYLOAD / "ssh/id_ed25519.pub").write_text("ssh-ed25519 AAAAstand-in appliance-provisioning\n")
+        (merged / PAYLOAD / "cards.pub").write_text("ssh-ed25519 AAAAcard card=pi-1 flashed=2026-01-01T00:00:00+00:00\n")
+        master = _chroot(merged, "sh", f"/{PAYLOAD}/install.sh", "master", f"/{PAYLOAD}", "--no-start")
+        assert master.returncode == 0, master.stderr + master.stdout
+        state = merged / "var/lib/appliance"
+        assert (state / "ssh/id_ed25519").read_text().endswith("stand-in\n")
+        assert (state / "ssh/id_ed25519").stat().st_mode & 0o777 == 0o600
+        assert (state / "ssh").stat().st_mode & 0o777 == 0o700
+        assert (state / "ssh/id_ed25519.pub").read_text().startswith("ssh-ed25519 AAAAstand-in")
+        assert not (merged / PAYLOAD / "ssh").exists()
+        assert (state / "cards.pub").read_text().startswith("ssh-ed25519 AAAAcard card=pi-1")
+        assert (merged / "etc/appliance/cluster.yaml").read_text() == "cluster:\n  name: picluster\n"
 
 
 def test_aarch64_payload_runs_in_an_arm64_root_under_qemu(monkeypatch: pytest.MonkeyPatch) -> None:
