@@ -12,8 +12,9 @@ Which key a node may present, in order:
 
 cards.pub lines look like `ssh-ed25519 AAAA… card=pi-1 flashed=2025-01-02T03:04:05Z`;
 `appliance flash` writes them and copies the file to the master card's boot
-partition as `appliance/cards.pub`, which the master imports at start
-(`import_card_keys`). Bad lines are skipped and counted, never fatal.
+partition as `appliance/cards.pub`; the card's first-boot installer copies it to
+`STATE_DIR/cards.pub`, which the master imports at start (`import_card_keys`).
+Bad lines are skipped and counted, never fatal.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from foundation import registry
 from foundation.errors import ApplianceError
 from foundation.registry import HostKeyRow, HostKeySource
 
-CARDS_FILE = Path("/boot/firmware/appliance/cards.pub")
-"""Where the master finds the card keys `appliance flash` copied onto its boot partition."""
+CARDS_FILE = Path("cards.pub")
+"""Where the master finds the card keys, relative to its state directory: the master card's
+installer copies them there from the boot partition (`appliance/cards.pub`), and the lab does
+the same for its master daemon from the master's card file."""
 
 POLICIES = ("auto", "cards", "trust-on-first-use")
 """Values of `provisioning.host_keys`."""

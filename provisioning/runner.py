@@ -63,7 +63,9 @@ class Runner:
         self.kube = kube
         self.sleep = sleep
         self.on_progress = on_progress
-        self.card_keys = card_keys
+        # A relative card_keys (the default) lives in the state directory, where the master card's
+        # installer puts cards.pub.
+        self.card_keys = self.state_dir / card_keys if card_keys is not None else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -86,7 +88,7 @@ class Runner:
         return self._stop.is_set()
 
     def import_card_keys(self) -> int:
-        """Record the host keys of flashed cards (cards.pub on the master's boot partition); how many are new."""
+        """Record the host keys of flashed cards (STATE_DIR/cards.pub); how many are new."""
         if self.card_keys is None:
             return 0
         conn = registry.open_registry(self.state_dir)

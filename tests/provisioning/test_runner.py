@@ -81,9 +81,10 @@ def test_one_job_per_node_and_orphans_are_interrupted(state: Path) -> None:
 
 
 def test_the_background_queue_runs_jobs_and_stop_interrupts_the_rest(state: Path, tmp_path: Path) -> None:
-    cards = tmp_path / "cards.pub"
+    # Where the master card's installer (or the lab) puts them: STATE_DIR/cards.pub, the default.
+    cards = state / "cards.pub"
     cards.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHcLZfb7ZTXNEX5H8bSBrRwgVPTVQp1SEL3bMeiWJwPW card=pi-1\n")
-    runner = Runner(Config(), state, connect=unreachable, card_keys=cards)
+    runner = Runner(Config(), state, connect=unreachable)
     runner.start()  # imports the card keys first
     conn = registry.open_registry(state)
     try:
