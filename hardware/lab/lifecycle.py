@@ -6,7 +6,9 @@ internet links → home DHCP, internet DNS/HTTP → master uplink DHCP → maste
 board powers on → master daemon (with DHCP: until its server listens) →
 workers power on → web forward → wait until every board answers SSH →
 phase "running". With `--cards DIR` every card file is checked before
-anything is built.
+anything is built, and the lab plays the master card's installer for the
+daemon (`master_card`): its cluster.yaml (unless `--config`), card keys and
+provisioning key go to the daemon before it starts.
 
 `down` does not trust the record alone: it kills every process in every
 `pilab-*` namespace, the boards' power loops and cgroups (and the lab's
@@ -36,6 +38,7 @@ from hardware.lab import cards as card_files
 from hardware.lab import cgroups, plumbing, preflight, rootfs, services, webforward
 from hardware.lab import nodes as boards
 from hardware.lab import topology as t
+from hardware.lab.master_card import MasterCard, install_master_card, read_master_card
 from hardware.lab.master_config import lan_settings, write_master_config
 from hardware.lab.state import (
     LabDirs,
@@ -125,19 +128,28 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
        say: Say = print) -> LabRecord:
     """Bring the lab up and return its record; raise EnvironmentProblem with a fix on failure.
 
-    `cards`: boot every board from its card file in that directory (`cards.card_file`).
-    `approve`: provisioning.approve of the lab's own cluster.yaml (not used with `config`); the
-    tests keep `manual`, so boards are provisioned only where a test asks.
+    `cards`: boot every board from its card file in that directory (`cards.card_file`); the
+    daemon runs with the master card's cluster.yaml unless `config` is given.
+    `approve`: provisioning.approve of the lab's own cluster.yaml (not used with `config` or a
+    master card's); the tests keep `manual`, so boards are provisioned only where a test asks.
     """
     preflight.check_all()
-    subnet, master_address = lan_settings(config)
-    plan = t.make_plan(nodes, addressing=addressing, subnet=subnet, master_address=master_address)
+    master_card: MasterCard | None = None
     if cards is not None:
         if addressing != "dhcp":
             raise UsageError("boards booted from cards take their network from the card (DHCP from the "
                              "master, as on a Pi); fix: leave out --addressing static with --cards")
         preflight.check_tools(preflight.CARD_TOOLS)
         cards = cards.resolve()
+        master_card = read_master_card(card_files.card_file(cards, t.MASTER_BOARD))
+        if config is None and master_card.cluster_yaml is not None:
+            # What install.sh makes /etc/appliance/cluster.yaml; kept where `lab up` reads it again.
+            dirs.master_card_config.parent.mkdir(parents=True, exist_ok=True)
+            dirs.master_card_config.write_bytes(master_card.cluster_yaml)
+            config = dirs.master_card_config
+    subnet, master_address = lan_settings(config)
+    plan = t.make_plan(nodes, addressing=addressing, subnet=subnet, master_address=master_address)
+    if cards is not None:
         card_files.check_cards(cards, [b.name for b in plan.boards])
     with locked(dirs):
         refuse_if_running(dirs)
@@ -169,6 +181,10 @@ def up(dirs: LabDirs, *, nodes: int = 4, addressing: str = "dhcp", config: Path 
             services.start_internet(dirs.run)
             services.start_master_uplink(dirs.run)
             write_master_config(dirs, plan, config, public_key, record.web_password, approve)
+            if master_card is not None:
+                installed = install_master_card(master_card, dirs.master_state)
+                if installed:
+                    say(f"from the master card to the master daemon: {', '.join(installed)}")
 
             def power_on(board: t.NodePlan) -> None:
                 boards.power_on(plan, board, lower=root.path,

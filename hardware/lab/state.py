@@ -6,6 +6,7 @@ $APPLIANCE_LAB_DIR):
     disks/pi-N/{upper,work}   each board's "SD card" (kept by `lab down`)
     disks/master-board/       the master board's disk (its root, sshd, systemd)
     disks/master/             the master daemon's cluster.yaml and state dir (on the host's files)
+    master-card/cluster.yaml  the master card's cluster.yaml, as `lab up --cards` last read it
     ssh/id_ed25519[.pub]      the lab's login key (root and pi on every board)
     run/                      runtime files; removed by `lab down`
     run/state.json            what `lab up` made (plan parameters, phase)
@@ -55,6 +56,11 @@ class LabDirs:
     def master_state(self) -> Path:
         """The master daemon's --state-dir."""
         return self.master / "state"
+
+    @property
+    def master_card_config(self) -> Path:
+        """The cluster.yaml of the master card of the last `lab up --cards` (hardware.lab.master_card)."""
+        return self.base / "master-card" / "cluster.yaml"
 
     @property
     def key(self) -> Path:
