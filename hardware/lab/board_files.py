@@ -8,6 +8,12 @@ Every boot copies these into the board's /run (its disk stays the Pi's):
   dhcpcd or dhclient by board), with NetworkManager told to leave eth0 and resolv.conf
   alone; on cards NetworkManager owns eth0, as on Pi OS. The master board's
   NetworkManager manages nothing (the daemon owns eth0 and wlan0);
+- on a master card: `pilab-resolver.service` gives the board the resolver its NetworkManager
+  would have taken from the Wi-Fi's DHCP (the master's own DNS server, as `imaging` does for
+  lab disks), and a drop-in keeps the card's own `appliance.service` from starting: the
+  lab's master daemon runs from the host's install in the same network namespace, and two
+  daemons would fight over DHCP, DNS and the registry (the card's installer still installs
+  and enables it, and `appliance` runs on the board);
 - masks for units that cannot work in a namespace (`MASKED`) and, outside cards,
   for `sshd-keygen.service` (the lab makes the ed25519 host key instead: Debian's first-boot
   `ssh-keygen -A` adds RSA and ECDSA keys, about 0.3 s of CPU per board, some 40% of a
@@ -112,6 +118,27 @@ unmanaged-devices={devices}
 """
 
 
+RESOLVER_UNIT = """\
+[Unit]
+Description=Lab: the master's resolver (NetworkManager would take it from the Wi-Fi's DHCP)
+DefaultDependencies=no
+After=local-fs.target
+Before=network.target cloud-init-network.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c '. /run/pilab/board.env && echo "nameserver $PILAB_GATEWAY" > /etc/resolv.conf'
+"""
+
+MASTER_DAEMON_DROPIN = """\
+# Written by the lab's firmware: the lab's master daemon runs from the host's install in this
+# board's network namespace; the card's own would fight it over DHCP, DNS and the registry.
+[Unit]
+ConditionPathExists=!/run/pilab/board.env
+"""
+
+
 def firmware_files(plan: LabPlan, node: NodePlan, public_key: str, card: bool) -> dict[str, str]:
     """The files of the board's /run for this power-on, by path below /run.
 
@@ -142,6 +169,12 @@ def firmware_files(plan: LabPlan, node: NodePlan, public_key: str, card: bool) -
     if node.role == "master":
         files["NetworkManager/conf.d/90-pilab.conf"] = NM_LEAVE_ALONE.format(
             why="the master daemon owns eth0, wlan0 and the namespace they live in", devices="*")
+        if card:
+            files.update({
+                "systemd/system/pilab-resolver.service": RESOLVER_UNIT,
+                "systemd/system/multi-user.target.wants/pilab-resolver.service": "-> ../pilab-resolver.service",
+                "systemd/system/appliance.service.d/50-pilab.conf": MASTER_DAEMON_DROPIN,
+            })
     return files
 
 

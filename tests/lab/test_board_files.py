@@ -61,6 +61,20 @@ def test_the_master_board_takes_no_address_and_its_networkmanager_manages_nothin
         "pilab/board.env"]
 
 
+def test_a_master_card_board_gets_a_resolver_and_its_own_daemon_stays_off() -> None:
+    plan = t.make_plan(2, addressing="dhcp")
+    files = board_files.firmware_files(plan, plan.master_board, KEY, card=True)
+    assert _units(files) == {"pilab-resolver.service"}
+    assert "/etc/resolv.conf" in files["systemd/system/pilab-resolver.service"]
+    assert "PILAB_GATEWAY=10.0.0.1" in files["pilab/board.env"]  # the master's own DNS server
+    dropin = files["systemd/system/appliance.service.d/50-pilab.conf"]
+    assert "ConditionPathExists=!/run/pilab/board.env" in dropin and "pilab/board.env" in files
+    lab_disk = board_files.firmware_files(plan, plan.master_board, KEY, card=False)
+    assert not any("pilab-resolver" in path or "appliance.service" in path for path in lab_disk)
+    worker = board_files.firmware_files(plan, plan.nodes[0], KEY, card=True)
+    assert not any("pilab-resolver" in path or "appliance.service" in path for path in worker)
+
+
 def test_boot_settings_survive_the_shell_whatever_the_paths(tmp_path: Path) -> None:
     plan = t.make_plan(1)
     odd = tmp_path / "a dir with 'quotes' and $dollars"
