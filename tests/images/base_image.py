@@ -9,17 +9,21 @@ and, in the trixie style, the three cloud-init NoCloud files pi-gen installs;
 the bookworm style has none of them (its first boot goes through firstrun.sh).
 The root is the lab's Debian root (`hardware.lab.rootfs.ensure_root()`), whole
 or as a small slice of it (os-release, python3 and its library folder) for the
-tests that need only its facts. Images are sparse; `xz_compress` makes the
-`.img.xz` an official download looks like.
+tests that need only its facts, and `root_files` may add or replace files of it
+(an image made to boot in the lab carries the lab's apt mirror, as Pi OS carries its
+distribution's). Images are sparse; `xz_compress` makes the `.img.xz` an official
+download looks like.
 
-Nothing is mounted: mkfs.fat --offset, mtools' `img@@offset` and mke2fs -d
-with `-E offset=` write straight into the image file.
+Nothing is mounted on the host: mkfs.fat --offset, mtools' `img@@offset` and
+mke2fs -d with `-E offset=` write straight into the image file (with `root_files`,
+mke2fs reads an overlay mounted in a private mount namespace).
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -217,8 +221,9 @@ class BaseImage:
 
 
 def make_base_image(path: Path, style: str = "trixie", root: Path | None = None, size_mib: int = 1024,
-                    boot_mib: int = 512) -> BaseImage:
-    """Write a Pi-OS-shaped image to `path` with `root` (default: the lab root) as rootfs."""
+                    boot_mib: int = 512, root_files: dict[str, bytes] | None = None) -> BaseImage:
+    """Write a Pi-OS-shaped image to `path` with `root` (default: the lab root) as rootfs, plus
+    `root_files` (paths relative to the root) on top of it."""
     need("sfdisk", "mkfs.fat", "mcopy", "mmd", "mke2fs")
     root = root or lab_root()
     files = boot_files(style)
@@ -243,11 +248,35 @@ def make_base_image(path: Path, style: str = "trixie", root: Path | None = None,
                    check=True, env=env)
     shutil.rmtree(staging)
     root_bytes = size_mib * MIB - root_start_sector * 512
-    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "rootfs", "-d", str(root),
-                    "-E", f"offset={root_start_sector * 512}", str(path), f"{root_bytes // 1024}k"],
-                   check=True, capture_output=True)
+    mke2fs = ["mke2fs", "-q", "-F", "-t", "ext4", "-L", "rootfs", "-d", str(root),
+              "-E", f"offset={root_start_sector * 512}", str(path), f"{root_bytes // 1024}k"]
+    if root_files:
+        _mke2fs_with(mke2fs, root, root_files, path.parent / (path.name + ".root"))
+    else:
+        subprocess.run(mke2fs, check=True, capture_output=True)
     assert path.stat().st_size == size_mib * MIB
     return BaseImage(path, style, files, BOOT_START * 512, boot_mib * MIB, root_start_sector * 512)
+
+
+def _mke2fs_with(mke2fs: list[str], root: Path, files: dict[str, bytes], work: Path) -> None:
+    """Run `mke2fs -d root` on an overlay of `root` with `files` on top, mounted in a private
+    mount namespace (gone with it: nothing appears on the host)."""
+    shutil.rmtree(work, ignore_errors=True)
+    upper, scratch, merged = work / "upper", work / "work", work / "merged"
+    for folder in (upper, scratch, merged):
+        folder.mkdir(parents=True)
+    for name, data in files.items():
+        (upper / name).parent.mkdir(parents=True, exist_ok=True)
+        (upper / name).write_bytes(data)
+        (upper / name).chmod(0o644)
+    options = f"lowerdir={root},upperdir={upper},workdir={scratch}"
+    command = mke2fs[:mke2fs.index("-d") + 1] + [str(merged)] + mke2fs[mke2fs.index("-d") + 2:]
+    script = f"mount -t overlay overlay -o {shlex.quote(options)} {shlex.quote(str(merged))} && {shlex.join(command)}"
+    try:
+        subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], check=True,
+                       capture_output=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def xz_compress(image: Path, level: str = "-0") -> Path:
