@@ -12,13 +12,22 @@ right after mounting it (the kernel then frees it with the last unmount, i.e. wh
 board's mount namespace dies at power-off), and `lab down` also detaches any loop device
 still backed by a card file (`leftover_loops`), so none is left behind.
 
-`card_layout` is pure and takes hostile input (through hardware.partitions, the image
-builder's codec too): any malformed table is one CardError.
+An image is smaller than the card it is written to; Pi OS grows its root partition and file
+system to the end of the card at first boot (`resize` on its cmdline.txt). The lab does the
+same at power-on (`grow_root`): sfdisk moves partition 2's end to the end of the card file,
+then e2fsck and resize2fs grow the ext4 through a loop device (offline: online growth needs
+CAP_SYS_RESOURCE, which a container may lack). It is idempotent and finishes an interrupted
+growth: it looks at the file system's own size, not at a flag.
+
+`card_layout` and `ext4_size` are pure and take hostile input (through hardware.partitions,
+the image builder's codec too): any malformed table is one CardError.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +37,9 @@ from hardware.partitions import MalformedPartitionTable, Partition, check_fits, 
 
 HEAD_BYTES = 1 << 20
 """How much of a card file holds its partition table (MBR, or GPT header and entries)."""
+GROW_SLACK = 16 << 20
+"""A root partition or file system this close to its room is left as it is (alignment leftovers)."""
+EXT4_MAGIC = 0xEF53
 
 
 
@@ -89,6 +101,53 @@ def check_cards(cards: Path, boards: list[str]) -> dict[str, CardLayout]:
         raise CardError(f"--cards {cards} is not a directory; fix: give the directory holding "
                         "master.img and pi-1.img, pi-2.img, …")
     return {board: read_layout(card_file(cards, board)) for board in boards}
+
+
+def ext4_size(superblock: bytes) -> int | None:
+    """Bytes an ext2/3/4 file system spans, from its superblock (the 1024 bytes at offset 1024 of
+    the partition); None when it is not one."""
+    if len(superblock) < 0x154 or struct.unpack_from("<H", superblock, 0x38)[0] != EXT4_MAGIC:
+        return None
+    blocks_lo, = struct.unpack_from("<I", superblock, 0x04)
+    log_block, = struct.unpack_from("<I", superblock, 0x18)
+    incompat, = struct.unpack_from("<I", superblock, 0x60)
+    blocks_hi = struct.unpack_from("<I", superblock, 0x150)[0] if incompat & 0x80 else 0  # 64bit feature
+    if log_block > 6:  # blocks of 1 KiB … 64 KiB
+        return None
+    return ((blocks_hi << 32) | blocks_lo) * (1024 << log_block)
+
+
+def grow_root(path: Path) -> CardLayout:
+    """Grow the card's root partition and ext4 to the end of the card file, as Pi OS's first boot
+    does (see the module docstring); the layout after. CardError when a tool fails."""
+    layout = read_layout(path)
+    size = os.path.getsize(path)
+    if layout.root.end + GROW_SLACK <= size:
+        _tool(["sfdisk", "--no-reread", "--no-tell-kernel", "--quiet", "-N", "2", str(path)], path, input=", +\n")
+        layout = read_layout(path)
+    with open(path, "rb") as card:
+        card.seek(layout.root.start + 1024)
+        spans = ext4_size(card.read(1024))
+    if spans is None or spans + GROW_SLACK > layout.root.size:
+        return layout
+    loop = _tool(["losetup", "--find", "--show", "--offset", str(layout.root.start), "--sizelimit",
+                  str(layout.root.size), str(path)], path).strip()
+    try:
+        # -p repairs what a power cut leaves (a board's power-off is a SIGKILL) and refuses more.
+        _tool(["e2fsck", "-f", "-p", loop], path)
+        _tool(["resize2fs", loop], path)
+    finally:
+        subprocess.run(["losetup", "--detach", loop], capture_output=True, check=False)
+    return layout
+
+
+def _tool(command: list[str], card: Path, input: str | None = None) -> str:
+    done = subprocess.run(command, input=input, capture_output=True, text=True, check=False)
+    # e2fsck -p: 1 means errors were corrected, which is fine.
+    if done.returncode != 0 and not (command[0] == "e2fsck" and done.returncode == 1):
+        raise CardError(f"{card}: growing the root partition to the card failed ({command[0]}: "
+                        f"{(done.stderr or done.stdout).strip()[-200:]}); fix: flash the card again")
+    return done.stdout
 
 
 def leftover_loops(cards: Path) -> list[str]:

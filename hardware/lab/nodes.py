@@ -92,7 +92,7 @@ def power_on(plan: LabPlan, node: NodePlan, *, lower: Path, paths: BoardPaths, p
     """
     if check_off and powered(node, paths):
         raise EnvironmentProblem(f"{node.name} is already powered on; fix: appliance lab power {node.name} off")
-    layout = card_files.read_layout(card) if card else None
+    layout = card_files.grow_root(card) if card else None  # Pi OS's first-boot resize
     paths.run.mkdir(parents=True, exist_ok=True)
     paths.console.parent.mkdir(parents=True, exist_ok=True)
     if card is None:

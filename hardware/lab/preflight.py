@@ -25,8 +25,12 @@ TOOLS: tuple[tuple[str, str], ...] = (
 CARD_TOOLS: tuple[tuple[str, str], ...] = (
     ("losetup", "mount"),
     ("mcopy", "mtools"),
+    ("sfdisk", "fdisk"),
+    ("e2fsck", "e2fsprogs"),
+    ("resize2fs", "e2fsprogs"),
 )
-"""Host commands `lab up --cards` needs besides those: loop devices, reading the FAT boot partition."""
+"""Host commands `lab up --cards` needs besides those: loop devices, reading the FAT boot partition,
+growing the root partition to the card (cards.grow_root)."""
 
 NAMESPACES: tuple[str, ...] = ("net", "mnt", "pid", "uts", "cgroup")
 """Kernel namespaces every board needs."""

@@ -1,15 +1,25 @@
-"""Card files for `lab up --cards`: the MBR reader takes hostile input and says which card is wrong."""
+"""Card files for `lab up --cards`: the MBR reader takes hostile input and says which card is wrong; the
+root grows to the card at first power-on, as Pi OS does."""
 
 from __future__ import annotations
 
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardware.lab.cards import CardError, card_file, card_layout, check_cards, read_layout
+from hardware.lab.cards import (
+    CardError,
+    card_file,
+    card_layout,
+    check_cards,
+    ext4_size,
+    grow_root,
+    read_layout,
+)
 
 SIZE = 64 * 1024 * 1024
 
@@ -79,3 +89,58 @@ def test_missing_or_broken_cards_are_named(tmp_path: Path) -> None:
     with pytest.raises(CardError, match=r"pi-1\.img: image is only 10 bytes long"):
         check_cards(tmp_path, ["master-board", "pi-1"])
     assert read_layout(tmp_path / "master.img").root.index == 2
+
+
+@given(st.binary(min_size=0, max_size=2048))
+def test_any_superblock_is_a_size_or_none(superblock: bytes) -> None:
+    size = ext4_size(superblock)
+    assert size is None or size >= 0
+
+
+def _small_card(path: Path, root_mib: int, card_mib: int) -> None:
+    """A card whose ext4 root partition is `root_mib` long, in a file of `card_mib`."""
+    subprocess.run(["truncate", "-s", f"{card_mib}M", str(path)], check=True)
+    subprocess.run(["sfdisk", "-q", str(path)], check=True, capture_output=True, text=True,
+                   input=f"label: dos\nstart=2048, size=16384, type=c\nstart=18432, size={root_mib * 2048}, type=83\n")
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-E", f"offset={18432 * 512}", str(path),
+                    f"{root_mib * 1024}k"], check=True)
+
+
+def _fs_bytes(path: Path, offset: int) -> int:
+    """The file system's size as dumpe2fs reads it."""
+    out = subprocess.run(["dumpe2fs", "-h", f"{path}?offset={offset}"], capture_output=True, text=True,
+                         check=True).stdout
+    fields = {line.split(":")[0]: line.split(":")[1].strip() for line in out.splitlines() if ":" in line}
+    return int(fields["Block count"]) * int(fields["Block size"])
+
+
+def _fsck_clean(path: Path, start: int, size: int) -> bool:
+    loop = subprocess.run(["losetup", "--find", "--show", "--offset", str(start), "--sizelimit", str(size),
+                           str(path)], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        return subprocess.run(["e2fsck", "-fn", loop], capture_output=True).returncode == 0
+    finally:
+        subprocess.run(["losetup", "--detach", loop], check=True)
+
+
+@pytest.mark.root
+def test_the_root_grows_to_the_card_once_as_pi_os_first_boot(tmp_path: Path) -> None:
+    card = tmp_path / "pi-1.img"
+    _small_card(card, root_mib=64, card_mib=256)  # an image written to a bigger card
+    with open(card, "rb") as handle:
+        handle.seek(18432 * 512 + 1024)
+        assert ext4_size(handle.read(1024)) == 64 * 1024 * 1024
+    layout = grow_root(card)
+    assert layout.root.start == 18432 * 512 and layout.root.end >= 255 * 1024 * 1024
+    assert layout.root.size - 4 * 1024 * 1024 <= _fs_bytes(card, layout.root.start) <= layout.root.size
+    assert _fsck_clean(card, layout.root.start, layout.root.size)
+    before = card.stat().st_mtime_ns
+    assert grow_root(card) == layout and card.stat().st_mtime_ns == before  # grown: nothing to do again
+    # A growth cut off after the partition moved (a power cut) is finished at the next power-on.
+    small = tmp_path / "pi-2.img"
+    _small_card(small, root_mib=64, card_mib=256)
+    subprocess.run(["sfdisk", "--no-reread", "-q", "-N", "2", str(small)], input=", +\n", text=True, check=True,
+                   capture_output=True)
+    assert _fs_bytes(small, 18432 * 512) == 64 * 1024 * 1024
+    grown = grow_root(small)
+    assert grown.root.size - 4 * 1024 * 1024 <= _fs_bytes(small, grown.root.start) <= grown.root.size
