@@ -6,7 +6,7 @@ no ext4 tool and no root is needed on the user's machine), under `appliance/`:
     appliance/wheels/          every wheel the appliance needs, for the card's
                                architecture and Python (pip's own wheel included)
     appliance/install.sh       the first-boot installer (below)
-    appliance/appliance.service  the systemd unit of the card's role
+    appliance/appliance.service  the systemd unit of the card's role (installed as `unit_name(role)`)
     appliance/cluster.yaml     master only: the cluster's config (secrets-free)
     appliance/ssh/id_ed25519   master only: the provisioning key (images.provisioning_key),
                                moved to /var/lib/appliance/ssh/ by the installer
@@ -44,6 +44,13 @@ def exec_start(config: Config, role: str) -> str:
     return f"{VENV}/bin/appliance agent run --master {master_url} --state-dir {AGENT_STATE_DIR}"
 
 
+def unit_name(role: str) -> str:
+    """The unit's name on the node: the master's daemon is appliance.service; a worker's agent is
+    appliance-agent.service, the unit provisioning installs and rewrites for its own copy of the
+    agent (provisioning.paths.AGENT_UNIT), so a provisioned worker runs one agent, not two."""
+    return "appliance.service" if role == "master" else "appliance-agent.service"
+
+
 def unit_file(config: Config, role: str) -> str:
     """appliance.service for `role`."""
     what = "master daemon (netd, provisioner, web page)" if role == "master" else "node agent"
@@ -69,7 +76,11 @@ ROLE=$1
 PAYLOAD=$2
 START=${3:-}
 VENV=%(venv)s
-case "$ROLE" in master|worker) ;; *) echo "install.sh: role must be master or worker" >&2; exit 2 ;; esac
+case "$ROLE" in
+    master) UNIT=%(master_unit)s ;;
+    worker) UNIT=%(worker_unit)s ;;
+    *) echo "install.sh: role must be master or worker" >&2; exit 2 ;;
+esac
 PIP_WHEEL=$(ls "$PAYLOAD"/wheels/pip-*.whl | head -n 1)
 if [ ! -x "$VENV/bin/appliance" ]; then
     rm -rf "$VENV"
@@ -94,13 +105,13 @@ if [ "$ROLE" = master ]; then
 else
     install -d -m 0700 %(agent_state)s
 fi
-install -D -m 0644 "$PAYLOAD/appliance.service" /etc/systemd/system/appliance.service
+install -D -m 0644 "$PAYLOAD/appliance.service" "/etc/systemd/system/$UNIT"
 if command -v systemctl >/dev/null; then
     systemctl daemon-reload || true
-    if [ "$START" = --no-start ]; then systemctl enable appliance.service; else systemctl enable --now appliance.service; fi
+    if [ "$START" = --no-start ]; then systemctl enable "$UNIT"; else systemctl enable --now "$UNIT"; fi
 else  # a root without systemd (a test root): enable the unit the way systemctl would
     install -d /etc/systemd/system/multi-user.target.wants
-    ln -sf /etc/systemd/system/appliance.service /etc/systemd/system/multi-user.target.wants/appliance.service
+    ln -sf "/etc/systemd/system/$UNIT" "/etc/systemd/system/multi-user.target.wants/$UNIT"
 fi
 # The card's private host keys were in the seed on the boot partition (a FAT, readable by every
 # local user): now that cloud-init has installed them, take them out of user-data.
@@ -126,6 +137,7 @@ def installer_script() -> str:
     return INSTALLER % {
         "venv": VENV, "distribution": DISTRIBUTION, "config": CONFIG_PATH,
         "master_state": MASTER_STATE_DIR, "agent_state": AGENT_STATE_DIR,
+        "master_unit": unit_name("master"), "worker_unit": unit_name("worker"),
     }
 
 

@@ -45,6 +45,7 @@ def _root_python(root: Path) -> str:
 
 
 def test_payload_installs_in_the_lab_root_and_twice_is_a_no_op_and_a_master_gets_its_key() -> None:
+    from foundation.config.model import Config
     from hardware.lab.rootfs import ensure_root
 
     root = ensure_root().path
@@ -56,8 +57,10 @@ def test_payload_installs_in_the_lab_root_and_twice_is_a_no_op_and_a_master_gets
         assert "appliance installed (worker): appliance, version" in first.stdout
         version = _chroot(merged, "appliance", "--version")
         assert version.returncode == 0 and "version" in version.stdout, version.stderr
-        assert (merged / "etc/systemd/system/multi-user.target.wants/appliance.service").is_symlink()
-        unit = (merged / "etc/systemd/system/appliance.service").read_text()
+        # A worker's agent has the name of provisioning's agent unit, which replaces it: one agent per node.
+        assert (merged / "etc/systemd/system/multi-user.target.wants/appliance-agent.service").is_symlink()
+        assert not (merged / "etc/systemd/system/appliance.service").exists()
+        unit = (merged / "etc/systemd/system/appliance-agent.service").read_text()
         assert "agent run --master http://10.0.0.1:8081" in unit
         venv_python = (merged / "opt/appliance/venv/bin/python").stat().st_mtime
         again = _chroot(merged, "sh", f"/{PAYLOAD}/install.sh", "worker", f"/{PAYLOAD}", "--no-start")
@@ -66,6 +69,7 @@ def test_payload_installs_in_the_lab_root_and_twice_is_a_no_op_and_a_master_gets
 
         # As a master card: the provisioning key goes to the daemon's state dir, owner only, and off
         # the boot partition; the card keys and cluster.yaml go where the daemon reads them.
+        (merged / PAYLOAD / "appliance.service").write_text(unit_file(Config(), "master"))
         (merged / PAYLOAD / "ssh").mkdir()
         (merged / PAYLOAD / "ssh/id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n")
         (merged / PAYLOAD / "ssh/id_ed25519.pub").write_text("ssh-ed25519 AAAAstand-in appliance-provisioning\n")
@@ -80,6 +84,8 @@ def test_payload_installs_in_the_lab_root_and_twice_is_a_no_op_and_a_master_gets
         assert not (merged / PAYLOAD / "ssh").exists()
         assert (state / "cards.pub").read_text().startswith("ssh-ed25519 AAAAcard card=pi-1")
         assert (merged / "etc/appliance/cluster.yaml").read_text() == "cluster:\n  name: picluster\n"
+        assert (merged / "etc/systemd/system/multi-user.target.wants/appliance.service").is_symlink()
+        assert "appliance master run" in (merged / "etc/systemd/system/appliance.service").read_text()
 
 
 def test_aarch64_payload_runs_in_an_arm64_root_under_qemu(monkeypatch: pytest.MonkeyPatch) -> None:
