@@ -31,7 +31,8 @@ def lab_group() -> None:
 @lab_group.command("up")
 @click.option("--nodes", type=click.IntRange(1, 64), default=4, show_default=True, help="Worker boards.")
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="cluster.yaml for the master (default: one written by the lab).")
+              help="cluster.yaml for the master (default: the master card's with --cards, else one written "
+                   "by the lab).")
 @click.option("--addressing", type=click.Choice(["dhcp", "static"]), default="dhcp", show_default=True,
               help="dhcp: the master daemon's DHCP; static: fixed addresses (.11, .12, …).")
 @click.option("--fresh", is_flag=True, help="Erase the boards' and the master's disks first.")
@@ -43,9 +44,11 @@ def lab_group() -> None:
               help="Host port (127.0.0.1) forwarded to the master's web page.")
 @click.option("--cards", type=click.Path(file_okay=False, path_type=Path),
               help="Boot from SD-card files: pi-N from DIR/pi-N.img, the master board from DIR/master.img "
-                   "(written by `appliance flash`); cloud-init and NetworkManager run as on a Pi.")
+                   "(written by `appliance flash`); cloud-init and NetworkManager run as on a Pi. The master "
+                   "daemon takes cluster.yaml, card keys and provisioning key from master.img.")
 @click.option("--approve", type=click.Choice(["manual", "raspberry-pi", "all"]), default="raspberry-pi",
-              show_default=True, help="provisioning.approve of the lab's cluster.yaml (ignored with --config): "
+              show_default=True, help="provisioning.approve of the lab's cluster.yaml (ignored with --config "
+                                      "or a master card's): "
                                       "raspberry-pi provisions and joins the boards with no click.")
 @click.option("--wait-ready", type=float, default=0.0, show_default=True,
               help="Seconds to wait until every board is a Ready Kubernetes node (0: do not wait).")

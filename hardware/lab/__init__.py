@@ -27,7 +27,8 @@ cached), `plumbing` (ip batches, setns sockets, /proc), `nodes` (power on/off,
 nsenter; with `board_power.sh`, `board_launch.sh` and the scripts the boards
 run), `firmware` (the emulated Pi firmware and kernel switches, pure) and
 `firmware_boot` (its step at every boot), `cgroups` (each board's cgroup),
-`cards` (card files and their loop devices), `services` (home, internet,
+`cards` (card files, their loop devices, the root grown to the card), `master_card` (the master
+card's installer, played for the daemon), `services` (home, internet,
 master processes), `supervise` (the master daemon's supervisor),
 `webforward` (host port → master page), `state` (dirs, state record, the lab
 key), `master_config` (the master's cluster.yaml), `preflight` (one-line
