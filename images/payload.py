@@ -88,6 +88,7 @@ if [ ! -x "$VENV/bin/appliance" ]; then
     "$VENV/bin/python" "$PIP_WHEEL/pip" install --quiet --no-index --no-cache-dir \\
         --find-links "$PAYLOAD/wheels" %(distribution)s
 fi
+mkdir -p /usr/local/bin
 ln -sf "$VENV/bin/appliance" /usr/local/bin/appliance
 if [ "$ROLE" = master ]; then
     install -d -m 0755 /etc/appliance

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.netd.agent.registry_setup import make_registry
-
 from foundation.config.model import Config
 from netd.agent.protocol import Report, report_to_json
 from netd.agent.usage_report import PodUsage, Usage, UsageReport
@@ -14,6 +12,7 @@ from netd.api.backend import RegistryBackend
 from netd.api.blueprint import ApiSettings, create_app
 from netd.usage_rows import usage_rows
 from provisioning.credentials import issue_agent_credential
+from tests.netd.agent.registry_setup import make_registry
 
 UID = "6f1f9a3c-2b4d-4e8f-9a0b-1c2d3e4f5a6b"
 USAGE = UsageReport(1, Usage(5_000_000, 750, 512 << 20, 1 << 30, 140),
