@@ -1,9 +1,9 @@
 """The nodes view's CPU and memory: the agents' latest reports turned into table rows (pure).
 
-The web page renders these rows and nothing else: `usage_rows(statuses, now)`
-takes the master's latest report per node (netd.api's AgentStatus, or
-anything with the same three attributes) and returns one row per node and
-one per pod, sorted, with percentages worked out and stale reports marked.
+The web page renders these rows and nothing else: `usage_rows(latest, now)`
+takes the master's latest report per node (its name, when it came, the usage
+it carried) and returns one row per node and one per pod, sorted, with
+percentages worked out and stale reports marked.
 A node whose agent sends no figures (an older agent) still gets a row, with
 its figures None.
 """
@@ -12,28 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
-from netd.agent.protocol import Report
+from netd.agent.usage_report import UsageReport
 
 STALE_AFTER = 15.0
 """Seconds without a report after which a node's figures are shown as stale (3 report intervals)."""
 
 
-class StatusLike(Protocol):
-    """What a row needs from netd.api.AgentStatus."""
-
-    @property
-    def node(self) -> str:
-        """Node name."""
-
-    @property
-    def seen(self) -> float:
-        """Time of its latest report (same clock as `now`)."""
-
-    @property
-    def report(self) -> Report:
-        """That report."""
+Latest = tuple[str, float, UsageReport | None]
+"""One node's latest report: its name, its time (the clock of `now`), the usage it carried (None: an
+older agent)."""
 
 
 @dataclass(frozen=True)
@@ -91,17 +79,16 @@ def _percent(part: int | None, whole: int | None) -> float | None:
 
 
 def usage_rows(
-    statuses: Iterable[StatusLike], now: float, stale_after: float = STALE_AFTER
+    latest: Iterable[Latest], now: float, stale_after: float = STALE_AFTER
 ) -> tuple[list[NodeRow], list[PodRow]]:
     """Rows for every node (by name) and every pod (by node, then most CPU first, then UID)."""
     nodes: list[NodeRow] = []
     pods: list[PodRow] = []
-    for status in sorted(statuses, key=lambda s: s.node):
-        usage = status.report.usage
-        ago = max(0.0, now - status.seen)
+    for name, seen, usage in sorted(latest, key=lambda entry: entry[0]):
+        ago = max(0.0, now - seen)
         node = usage.node if usage is not None else None
         nodes.append(NodeRow(
-            node=status.node,
+            node=name,
             seen_ago=ago,
             stale=ago > stale_after,
             cpu_millicores=node.cpu_millicores if node else None,
@@ -114,7 +101,7 @@ def usage_rows(
         for pod in usage.pods if usage is not None else ():
             u = pod.usage
             pods.append(PodRow(
-                node=status.node,
+                node=name,
                 uid=pod.uid,
                 qos=pod.qos,
                 containers=pod.containers,

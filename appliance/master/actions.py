@@ -23,6 +23,7 @@ from foundation import registry
 from foundation.config.model import Config
 from foundation.errors import ApplianceError, RegistryError, UsageError
 from foundation.registry import NodeRole, NodeState
+from netd.usage_rows import NodeRow, PodRow, usage_rows
 
 log = logging.getLogger("appliance.master")
 
@@ -94,6 +95,11 @@ class MasterActions:
     def nodes(self, conn: sqlite3.Connection) -> list[NodeView]:
         """Every node as shown, master first."""
         return node_views(conn, self.facts, self.config, self.clock())
+
+    def usage(self) -> tuple[list[NodeRow], list[PodRow]]:
+        """CPU and memory per node and per pod, from the agents' latest reports."""
+        latest = [(name, agent.seen, agent.usage) for name, agent in list(self.facts.agents.items())]
+        return usage_rows(latest, self.clock())
 
     def node(self, conn: sqlite3.Connection, ident: str) -> NodeView:
         """One node by name, MAC or address; RegistryError with the fix when unknown."""

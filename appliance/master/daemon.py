@@ -288,7 +288,7 @@ class MasterDaemon:
         backend = getattr(api, "backend", None)
         for name, status in list(getattr(backend, "status", {}).items()):
             facts.agents[name] = AgentFacts(seen=status.seen, errors=status.report.errors,
-                                            version=status.report.agent_version)
+                                            version=status.report.agent_version, usage=status.report.usage)
         if self.netd.service("nat") is not None:
             from netd.nat.nft import read_traffic
 

@@ -13,6 +13,7 @@ from foundation import registry
 from foundation.config.model import Config
 from foundation.registry import LeaseState, NodeRole, NodeRow, NodeState
 from hardware.models import MalformedMac, mac_vendor
+from netd.agent.usage_report import UsageReport
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class AgentFacts:
     """Problems it reported (node-controlled text)."""
     version: str
     """Its version string (node-controlled text)."""
+    usage: UsageReport | None = None
+    """The CPU and memory it measured, whole and pod by pod (None: an agent that does not measure)."""
 
 
 @dataclass

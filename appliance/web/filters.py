@@ -24,6 +24,13 @@ def human_bytes(count: int) -> str:
     return f"{value:.1f} GiB"
 
 
+def cores(millicores: int | None) -> str:
+    """Thousandths of a core as `0.75 cores` ("—" when not measured)."""
+    if millicores is None:
+        return "—"
+    return f"{millicores / 1000:.2f} cores"
+
+
 def duration(seconds: float | None) -> str:
     """Seconds as `1h 5m`, `45s`; `never expires` for None; `expired` at 0."""
     if seconds is None:
@@ -43,6 +50,7 @@ def install(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(human_bytes, "bytes")
     app.add_template_filter(duration, "duration")
+    app.add_template_filter(cores, "cores")
 
     @app.context_processor
     def page_context() -> dict[str, object]:

@@ -27,18 +27,24 @@ class ConfirmForm(FlaskForm):
 def index() -> str:
     """The nodes table."""
     conn = get_registry()
-    return render_template("nodes.html", nodes=get_actions().nodes(conn), form=ConfirmForm())
+    actions = get_actions()
+    usage = {row.node: row for row in actions.usage()[0]}
+    return render_template("nodes.html", nodes=actions.nodes(conn), usage=usage, form=ConfirmForm())
 
 
 @bp.get("/<name>")
 def detail(name: str) -> str:
     """One node: facts, agent errors, jobs."""
     conn = get_registry()
+    actions = get_actions()
     try:
-        view = get_actions().node(conn, name)
+        view = actions.node(conn, name)
     except ApplianceError:
         abort(404)
-    return render_template("node.html", node=view, jobs=registry.list_jobs(conn, node=view.name, limit=20),
+    nodes, pods = actions.usage()
+    usage = next((row for row in nodes if row.node == view.name), None)
+    return render_template("node.html", node=view, usage=usage, pods=[pod for pod in pods if pod.node == view.name],
+                           jobs=registry.list_jobs(conn, node=view.name, limit=20),
                            events=registry.list_events(conn, node=view.name, limit=50), form=ConfirmForm())
 
 

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from appliance.master.views import AgentFacts
 from foundation import registry
 from foundation.registry import LogStream
+from netd.agent.usage_report import PodUsage, Usage, UsageReport
 from tests.appliance.web.web_helpers import LOCAL_TOKEN, csrf_token, lease
 
 HOSTILE = "<script>alert(1)</script>"
@@ -40,6 +41,28 @@ def test_strings_from_nodes_and_packets_show_as_text_on_every_page(admin: FlaskC
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in admin.get(f"/jobs/{job.id}").get_data(as_text=True)
     # The JSON the page's script appends with textContent carries the text unchanged.
     assert admin.get(f"/jobs/{job.id}/log").get_json()["lines"][0]["line"] == HOSTILE
+
+
+def test_nodes_view_shows_each_nodes_and_pods_cpu_and_memory(admin: FlaskClient) -> None:
+    pod = "6f1f9a3c-2b4d-4e8f-9a0b-1c2d3e4f5a6b"
+    usage = UsageReport(2, Usage(10**9, 1500, 1 << 30, 4 << 30, 210), (
+        PodUsage(pod, "burstable", 2, Usage(10**6, 250, 96 << 20, 256 << 20, 9)),))
+    agents = admin.application.config["APPLIANCE_ACTIONS"].facts.agents
+    agents["node-1"] = AgentFacts(seen=time.time(), errors=(), version="0.1.0", usage=usage)
+    agents["node-2"] = AgentFacts(seen=time.time() - 600, errors=(), version="0.0.9")  # stale, no figures
+    page = admin.get("/nodes").get_data(as_text=True)
+    row = page[page.index('data-node="node-1"'):]
+    row = row[:row.index("</tr>")]
+    assert "1.50 cores" in row and "1.0 GiB (25.0 %)" in row and "1 pod(s)" in row
+    row = page[page.index('data-node="node-2"'):]
+    row = row[:row.index("</tr>")]
+    assert 'class="usage-cpu muted">—' in row and "pod(s)" not in row
+    detail = admin.get("/nodes/node-1").get_data(as_text=True)
+    pods = detail[detail.index('id="pods"'):]
+    assert f'data-pod="{pod}"' in pods and "burstable" in pods and "0.25 cores" in pods
+    assert "96.0 MiB of 256.0 MiB (37.5 %)" in pods
+    assert "4.0 GiB" in detail and "210" in detail
+    assert "last reported" in admin.get("/nodes/node-2").get_data(as_text=True)
 
 
 def test_approve_asks_first_then_moves_the_node(admin: FlaskClient) -> None:

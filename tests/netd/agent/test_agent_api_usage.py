@@ -38,7 +38,8 @@ def test_usage_reaches_the_masters_status_and_the_rows(tmp_path: Path) -> None:
     assert backend.status["node-1"].report.usage == USAGE
     assert backend.status["node-2"].report.usage is None
     seen = backend.status["node-1"].seen
-    nodes, pods = usage_rows(backend.status.values(), now=seen + 2)
+    nodes, pods = usage_rows(
+        [(s.node, s.seen, s.report.usage) for s in backend.status.values()], now=seen + 2)
     assert [(row.node, row.cpu_millicores, row.memory_percent, row.pods) for row in nodes] == [
         ("node-1", 750, 50.0, 1), ("node-2", None, None, None)]
     assert [(row.node, row.uid, row.memory_used) for row in pods] == [("node-1", UID, 30 << 20)]

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
-
-from netd.agent.protocol import Report
 from netd.agent.usage_report import PodUsage, Usage, UsageReport
-from netd.api.backend import AgentStatus
-from netd.usage_rows import NodeRow, PodRow, usage_rows
+from netd.usage_rows import Latest, NodeRow, PodRow, usage_rows
 
 A, B = "6f1f9a3c-2b4d-4e8f-9a0b-1c2d3e4f5a6b", "3f2504e04f8911d39a0c0305e82c3301"
 
 
-def status(node: str, seen: float, usage: UsageReport | None) -> AgentStatus:
-    return AgentStatus(node, seen, Report(1, IPv4Network("10.244.1.0/24"), (), "0.1.0", usage))
+def status(node: str, seen: float, usage: UsageReport | None) -> Latest:
+    return (node, seen, usage)
 
 
 def test_rows_per_node_and_pod() -> None:
