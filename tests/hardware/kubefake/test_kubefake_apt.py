@@ -58,7 +58,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     work = tmp_path_factory.mktemp("board")
     try:
         # Give the server a moment to bind: poll the key over HTTP, as apt will fetch it.
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # generous: CI runs other tests beside this one
         while subprocess.run(["ip", "netns", "exec", CLIENT, "curl", "-fs", "http://10.9.0.1/Release.key"],
                              capture_output=True, check=False).returncode != 0:
             assert time.monotonic() < deadline, "the repository server did not answer"
