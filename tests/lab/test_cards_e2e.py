@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -114,8 +115,17 @@ def flash(image: Path, cards: list[Path], names: list[str] | None = None) -> str
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """Images, key and five flashed cards; removed afterwards (about 7 GB: pytest keeps its last
+    three runs' folders, and a disk filled by old cards fails every test after it)."""
     work = tmp_path_factory.mktemp("cards-e2e")
+    try:
+        yield _build_and_flash(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _build_and_flash(work: Path) -> Built:
     base = make_base_image(work / "trixie.img", "trixie", lab_root(), size_mib=1280, boot_mib=256,
                            root_files=mirror_root_files())
     base_xz = xz_compress(base.path)
