@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import fcntl
 import hashlib
 import io
 import os
@@ -228,15 +229,21 @@ def ensure_wheelhouse(arch: str, python: str) -> Path:
     if (path / ".complete").exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=path.parent))
-    try:
-        build_wheelhouse(staging, arch, python)
-        (staging / ".complete").write_text(path.name + "\n")
-        if path.exists():
-            shutil.rmtree(path)
-        staging.rename(path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    # One builder at a time (two builds at once, say a test run and `image build`, would replace
+    # the folder under the other's feet); whoever waited finds it complete.
+    with open(path.parent / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (path / ".complete").exists():
+            return path
+        staging = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=path.parent))
+        try:
+            build_wheelhouse(staging, arch, python)
+            (staging / ".complete").write_text(path.name + "\n")
+            if path.exists():  # an incomplete folder a killed build left
+                shutil.rmtree(path)
+            staging.rename(path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
