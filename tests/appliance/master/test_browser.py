@@ -22,6 +22,9 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 
 from foundation import registry
 from foundation.registry import LogStream
@@ -66,7 +69,7 @@ def page(master: Master, tmp_path: Path) -> Iterator[str]:
          "10.0.0.1:8080", "--listen", "127.0.0.1:0", "--port-file", str(port_file)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(port_file.exists, 5)
+        wait_for(port_file.exists, 30)
         yield f"http://127.0.0.1:{port_file.read_text()}"
     finally:
         forward.terminate()
@@ -86,7 +89,15 @@ def log_in(driver: WebDriver, url: str, password: str) -> None:
     driver.get(url + "/")
     assert driver.current_url.endswith("/login?next=/")
     driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "login").click()
+    follow(driver, driver.find_element(By.ID, "login"))
+
+
+def follow(driver: WebDriver, element: WebElement) -> None:
+    """Click a link or button that loads a page, and wait until that page has replaced this one
+    (a click returns before the page it asks for has come)."""
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30, poll_frequency=0.1).until(staleness_of(old_page))
 
 
 def decode_qr(driver: WebDriver, element_id: str, tmp_path: Path) -> str:
@@ -106,7 +117,7 @@ def test_log_in_approve_watch_the_job_stream_and_reprovision(page: str, master: 
     master.net.run(master.worker, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
                     "-s", "/bin/true", "-x", f"hostname:{HOSTILE}", timeout=30)
     conn = registry.open_registry(master.state)
-    wait_for(lambda: registry.get_node(conn, "node-1") is not None, 10)
+    wait_for(lambda: registry.get_node(conn, "node-1") is not None, 30)
     # Strings from outside, as a node or a packet would bring them, wait on every page.
     registry.append_event(conn, kind="test", node="node-1", message=f"node said {HOSTILE}", now=time.time())
 
@@ -127,25 +138,26 @@ def test_log_in_approve_watch_the_job_stream_and_reprovision(page: str, master: 
     browser.get(page + "/nodes")
     row = browser.find_element(By.CSS_SELECTOR, 'tr[data-node="node-1"]')
     assert "discovered" in row.text
-    row.find_element(By.LINK_TEXT, "Approve").click()
+    follow(browser, row.find_element(By.LINK_TEXT, "Approve"))
     assert "Approve node-1?" in browser.find_element(By.TAG_NAME, "h1").text
-    browser.find_element(By.ID, "confirm").click()
+    follow(browser, browser.find_element(By.ID, "confirm"))
     assert "node-1 approved." in browser.find_element(By.TAG_NAME, "main").text
 
     # Its job: the page streams the log as the runner writes it (this "Pi" has no sshd: it fails).
     browser.get(page + "/jobs/1")
     wait_for(lambda: text(browser, "#job-state") == "failed", 30, 0.2)
-    wait_for(lambda: text(browser, "#job-log") != "", 5, 0.2)
+    wait_for(lambda: text(browser, "#job-log") != "", 30, 0.2)
     # Lines written to the registry while the page is open appear without a reload.
     registry.append_log(conn, 1, [(LogStream.STDOUT, HOSTILE), (LogStream.INFO, "streamed line")], now=time.time())
-    wait_for(lambda: "streamed line" in text(browser, "#job-log"), 10, 0.2)
+    wait_for(lambda: "streamed line" in text(browser, "#job-log"), 30, 0.2)
     assert HOSTILE in text(browser, "#job-log")
     no_alert(browser)
 
     # Reprovision from the page: confirm, and land on the new job's live log.
     browser.get(page + "/nodes")
-    browser.find_element(By.CSS_SELECTOR, 'tr[data-node="node-1"]').find_element(By.LINK_TEXT, "Reprovision").click()
-    browser.find_element(By.ID, "confirm").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, 'tr[data-node="node-1"]').find_element(By.LINK_TEXT,
+                                                                                                 "Reprovision"))
+    follow(browser, browser.find_element(By.ID, "confirm"))
     assert browser.current_url == page + "/jobs/2"
     wait_for(lambda: text(browser, "#job-state") in ("running", "failed"), 30, 0.2)
 
@@ -172,6 +184,6 @@ def test_a_change_without_the_page_csrf_token_is_refused_in_the_browser(page: st
     browser.execute_script(
         "const f = document.createElement('form'); f.method = 'post'; f.action = '/nodes/master/forget';"
         "document.body.appendChild(f); f.submit();")
-    wait_for(lambda: "Refused" in browser.find_element(By.TAG_NAME, "h1").text, 10, 0.2)
+    wait_for(lambda: "Refused" in browser.find_element(By.TAG_NAME, "h1").text, 30, 0.2)
     conn = registry.open_registry(master.state)
     assert registry.get_node(conn, "master") is not None

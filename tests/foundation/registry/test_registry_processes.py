@@ -59,11 +59,18 @@ def test_sigkill_mid_batch_loses_no_committed_row(tmp_path: Path) -> None:
             assert "begin 1" in head and "1 " in head.splitlines()[-1], head
             time.sleep(rng.uniform(0.0, 0.5))
             writer.send_signal(signal.SIGKILL)
-            rest, _ = writer.communicate(timeout=30)
+            writer.wait(timeout=30)
+            # The rest through the same buffered reader as `head`: communicate() reads the pipe
+            # itself and would miss lines this reader already holds (on a loaded machine several
+            # lines reach it in one read), and a committed batch would look unreported.
+            rest = writer.stdout.read()
         finally:
             if writer.poll() is None:
                 writer.kill()
                 writer.wait()
+            for stream in (writer.stdout, writer.stderr):
+                if stream is not None:
+                    stream.close()
         assert writer.returncode == -signal.SIGKILL
         committed[tag] = _reported(head + rest)
         batch = _killed_mid_batch(head + rest)
