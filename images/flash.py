@@ -2,17 +2,20 @@
 
 The device is opened with O_EXCL (Linux refuses it while anything has it
 mounted or claimed, a last guard after the refusal rules). Blocks of 4 MiB are
-read from the image, overlaid with the card's pages, hashed and written; a
-reader thread keeps the next block coming while the current one is written
-and a hasher thread hashes behind the writer, so the three overlap (file reads,
-writes and hashlib all release the GIL). After fsync, the device's page cache is
+read from the image, overlaid with the card's pages and written; a reader
+thread keeps the next block coming while the current one is written (file
+reads and writes release the GIL). After fsync, the device's page cache is
 dropped (POSIX_FADV_DONTNEED) so the read-back comes from the card itself, not
 from memory, and every block must equal the block written (`verify_card`).
+
+No hash of the card is made: comparing every byte read back with the byte
+written is exact, where a SHA-256 of the stream cost as much CPU as the
+writing and reading together (1.1 GB/s with SHA-NI here) and made flashing
+0.69x of `dd` + `cmp` instead of about 1x.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import threading
@@ -37,12 +40,10 @@ class FlashResult:
     """The device written."""
     size: int
     """Bytes written and verified."""
-    sha256: str
-    """SHA-256 of what was written, equal to what was read back."""
     write_seconds: float
     """Writing and syncing."""
     verify_seconds: float
-    """Reading back and hashing."""
+    """Reading back and comparing."""
 
 
 def merge_pages(block: bytes, offset: int, pages: tuple[tuple[int, bytes], ...]) -> bytes:
@@ -98,28 +99,6 @@ def _blocks(image_fd: int, size: int, pages: tuple[tuple[int, bytes], ...]) -> I
         reader.join()
 
 
-class _Hasher:
-    """SHA-256 fed from a queue by its own thread, so hashing overlaps the I/O."""
-
-    def __init__(self) -> None:
-        self.digest = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            self.digest.update(data)
-
-    def update(self, data: bytes) -> None:
-        self._queue.put(data)
-
-    def hexdigest(self) -> str:
-        self._queue.put(None)
-        self._thread.join()
-        return self.digest.hexdigest()
-
-
 def _device_error(device: str, position: int, error: OSError) -> FlashFailed:
     return FlashFailed(f"{device}: {error.strerror or error} at byte {position}; the card may be faulty, "
                        "full of bad blocks or unplugged; try another card")
@@ -133,11 +112,9 @@ def write_card(image_fd: int, size: int, device: str, pages: tuple[tuple[int, by
         fd = os.open(device, os.O_WRONLY | os.O_EXCL | os.O_CLOEXEC)
     except OSError as error:
         raise FlashFailed(f"{device}: cannot open it for writing ({error.strerror}); is it in use or mounted?") from None
-    hasher = _Hasher()
     position = 0
     try:
         for offset, data in _blocks(image_fd, size, pages):
-            hasher.update(data)
             view = memoryview(data)
             position = offset
             while view:
@@ -155,12 +132,11 @@ def write_card(image_fd: int, size: int, device: str, pages: tuple[tuple[int, by
         except OSError as error:
             raise _device_error(device, position, error) from None
     finally:
-        written_sha = hasher.hexdigest()
         os.close(fd)
     write_seconds = time.monotonic() - started
     started = time.monotonic()
     verify_card(image_fd, size, device, pages, progress)
-    return FlashResult(device, size, written_sha, write_seconds, time.monotonic() - started)
+    return FlashResult(device, size, write_seconds, time.monotonic() - started)
 
 
 def verify_card(image_fd: int, size: int, device: str, pages: tuple[tuple[int, bytes], ...] = (),
@@ -168,9 +144,7 @@ def verify_card(image_fd: int, size: int, device: str, pages: tuple[tuple[int, b
     """Read the card back (its page cache dropped first, so the bytes come from the card) and compare
     every block with the block written; FlashFailed at the first difference.
 
-    Comparing the bytes themselves is exact and costs a memcmp, where hashing the read-back
-    again would cost a second SHA-256 pass over the card (the written stream's SHA-256 is
-    reported by write_card).
+    Comparing the bytes themselves is exact and costs a memcmp.
     """
     try:
         fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
@@ -191,29 +165,3 @@ def verify_card(image_fd: int, size: int, device: str, pages: tuple[tuple[int, b
             progress("verify", offset + len(expected), size)
     finally:
         os.close(fd)
-
-
-def read_back(device: str, size: int, progress: Progress = lambda phase, done, total: None) -> str:
-    """SHA-256 of the device's first `size` bytes, read from the device (its page cache dropped first)."""
-    try:
-        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as error:
-        raise FlashFailed(f"{device}: cannot open it to verify ({error.strerror})") from None
-    hasher = _Hasher()
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        position = 0
-        while position < size:
-            try:
-                data = os.pread(fd, min(BLOCK, size - position), position)
-            except OSError as error:
-                raise _device_error(device, position, error) from None
-            if not data:
-                raise FlashFailed(f"{device}: ended at byte {position} while verifying; the card is smaller than it said")
-            hasher.update(data)
-            position += len(data)
-            progress("verify", position, size)
-    finally:
-        digest = hasher.hexdigest()
-        os.close(fd)
-    return digest

@@ -65,7 +65,7 @@ def flash(image_path: Path, device: tuple[str, ...], yes: bool, allow_non_remova
     for report in reports:
         result = report.result
         rate = result.size / max(result.write_seconds, 1e-9)
-        click.echo(f"{result.device}: card {report.label} written and verified, sha256 {result.sha256[:16]}…, "
+        click.echo(f"{result.device}: card {report.label} written and verified (read back from the card), "
                    f"{human_bytes(rate)}/s write, {result.verify_seconds:.1f} s verify")
         if report.key_lines:
             click.echo(f"  host keys recorded in {keys_file}")
