@@ -57,6 +57,7 @@ from images.stream import (
     SourceStream,
     StreamHasher,
     finish_size,
+    read_ahead,
     sha256_file,
     write_error,
     write_sparse,
@@ -148,7 +149,7 @@ def stream_base(base: Path, fds: Mapping[str, int], progress: Progress,
     waiting = on_boot_written is not None
     try:
         with SourceStream(base) as stream:
-            for chunk in stream.chunks():
+            for chunk in read_ahead(stream.chunks()):  # the next chunk decompresses while this one is written
                 if table is None:
                     head += chunk[: HEAD - len(head)]
                     if len(head) >= HEAD:

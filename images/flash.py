@@ -17,13 +17,12 @@ writing and reading together (1.1 GB/s with SHA-NI here) and made flashing
 from __future__ import annotations
 
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from images.errors import FlashFailed
+from images.stream import read_ahead
 
 BLOCK = 4 * 1024 * 1024
 """Write unit: a multiple of every erase-block-friendly size SD cards like."""
@@ -62,41 +61,18 @@ def merge_pages(block: bytes, offset: int, pages: tuple[tuple[int, bytes], ...])
 
 
 def _blocks(image_fd: int, size: int, pages: tuple[tuple[int, bytes], ...]) -> Iterator[tuple[int, bytes]]:
-    """(offset, bytes) of the personalised image, read one block ahead in a thread."""
-    ahead: queue.Queue[tuple[int, bytes] | BaseException | None] = queue.Queue(maxsize=4)
-    stop = threading.Event()
+    """(offset, bytes) of the personalised image, read ahead in a thread."""
 
-    def read() -> None:
-        try:
-            position = 0
-            while position < size and not stop.is_set():
-                data = os.pread(image_fd, min(BLOCK, size - position), position)
-                if not data:
-                    raise FlashFailed(f"the image ended at byte {position} of {size} while reading it")
-                ahead.put((position, merge_pages(data, position, pages)))
-                position += len(data)
-            ahead.put(None)
-        except BaseException as error:  # handed to the writer
-            ahead.put(error)
+    def read() -> Iterator[tuple[int, bytes]]:
+        position = 0
+        while position < size:
+            data = os.pread(image_fd, min(BLOCK, size - position), position)
+            if not data:
+                raise FlashFailed(f"the image ended at byte {position} of {size} while reading it")
+            yield position, merge_pages(data, position, pages)
+            position += len(data)
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        while True:
-            item = ahead.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while reader.is_alive():  # unblock a reader waiting on a full queue
-            try:
-                ahead.get_nowait()
-            except queue.Empty:
-                time.sleep(0.01)
-        reader.join()
+    return read_ahead(read())
 
 
 def _device_error(device: str, position: int, error: OSError) -> FlashFailed:

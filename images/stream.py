@@ -9,6 +9,8 @@
   with 400 MB of data costs 400 MB of disk.
 - `StreamHasher` hashes an output while it is being written (its own thread).
 - `sha256_file` hashes a file with large reads.
+- `read_ahead` runs a producer (decompression, file reads) one step ahead in a
+  thread, so it overlaps what the consumer does with each item.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import lzma
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from images.errors import BuildFailed, ImageError
 
@@ -35,6 +39,46 @@ ZERO = bytes(CHUNK)
 SPARSE_BLOCK = 64 * 1024
 """Holes are made at this granularity (a multiple of every file system block size)."""
 ZERO_BLOCK = bytes(SPARSE_BLOCK)
+
+
+T = TypeVar("T")
+
+
+def read_ahead(items: Iterator[T], depth: int = 4) -> Iterator[T]:
+    """`items`, produced in a thread up to `depth` ahead of the consumer; the producer's exception
+    is raised in the consumer. Pays when producing releases the GIL (liblzma, reads, writes):
+    a build decompresses the next chunk while it writes and seeds this one."""
+    ahead: queue.Queue[tuple[T] | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                ahead.put((item,))
+            ahead.put(None)
+        except BaseException as error:  # handed to the consumer
+            ahead.put(error)
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    try:
+        while True:
+            got = ahead.get()
+            if got is None:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield got[0]
+    finally:
+        stop.set()
+        while producer.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                ahead.get_nowait()
+            except queue.Empty:
+                time.sleep(0.01)
+        producer.join()
 
 
 class SourceStream:
