@@ -145,6 +145,7 @@ class JobRun:
                     if not dry:
                         facts = self.read(connector)
                         self.view = None
+                        self.runner.forget_shared_view()
                 # Written with the next batch of log lines (one transaction, not one per step).
                 self.log.progress(index + 1, self.steps[index + 1].name if index + 1 < len(self.steps) else None,
                                   self.changed)

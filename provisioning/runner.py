@@ -82,6 +82,12 @@ class Runner:
                 self._view = (now, cluster_view(kube))
             return self._view[1]
 
+    def forget_shared_view(self) -> None:
+        """A job changed the cluster: no job may go on from a reading taken before (a join re-run
+        from a reading without the node would run `kubeadm join` again, which refuses)."""
+        with self._lock:
+            self._view = None
+
     @property
     def stopping(self) -> bool:
         """True once stop() was called: jobs end interrupted after their current step."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -121,3 +122,26 @@ def test_the_background_queue_runs_jobs_and_stop_interrupts_the_rest(state: Path
             conn.close()
     finally:
         restarted.stop(timeout=10)
+
+
+class _Api:
+    """The API's node list as a test sets it (no Kubernetes API server runs in unit tests)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.readings = 0
+
+    def list_nodes(self) -> list[SimpleNamespace]:
+        self.readings += 1
+        return [SimpleNamespace(name=name, ready=True, pod_cidr=None) for name in self.names]
+
+
+def test_a_change_ends_the_shared_reading_of_the_api(state: Path) -> None:
+    api = _Api()
+    runner = Runner(Config(), state, connect=unreachable, kube=lambda: api)  # type: ignore[arg-type,return-value]
+    assert runner.shared_view(runner.kube).nodes == {}
+    api.names = ["node-1"]  # a job joined node-1
+    assert runner.shared_view(runner.kube).nodes == {}  # jobs starting together share one reading …
+    runner.forget_shared_view()  # … until a job changes something (JobRun does this after each change)
+    assert list(runner.shared_view(runner.kube).nodes) == ["node-1"]
+    assert api.readings == 2
