@@ -19,6 +19,7 @@ from native.cgroup_stat import GONE, CgroupFiles, CgroupFilesTwin, NativeCgroupF
 from netd.agent.usage import UsageCollector
 from netd.agent.usage_report import PodUsage
 from tests.netd.agent.cgroup_tree import CgroupTree, go, host_layouts, idle
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -59,13 +60,6 @@ def _pod(collector: UsageCollector, now: float) -> PodUsage | None:
     return pods[0] if pods else None
 
 
-def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)  # a poll interval, so the burner gets the CPU it burns
-
-
 @pytest.mark.parametrize("reader", sorted(READERS))
 @pytest.mark.parametrize("driver", sorted(TREES))
 @pytest.mark.parametrize("version", _versions())
@@ -95,7 +89,7 @@ def test_pod_figures_move_and_vanish(version: int, driver: str, reader: str) -> 
             enough_memory = not memory_read or (pod.usage.memory_current or 0) >= 64 * MiB
             return enough_cpu and enough_memory
 
-        _until(moved, "the burner's CPU time and memory to show in its pod")
+        wait_for(moved, 30, 0.05, "the burner's CPU time and memory to show in its pod")
         seen: list[PodUsage] = []
 
         def rate_at_least(low: int) -> bool:  # the rate over the last poll interval
@@ -105,10 +99,10 @@ def test_pod_figures_move_and_vanish(version: int, driver: str, reader: str) -> 
             return (found.usage.cpu_millicores or 0) >= low
 
         # Whatever share of a core this busy machine gives it, a burning pod's rate shows it...
-        _until(lambda: rate_at_least(20), "a CPU rate while the pod burns")
+        wait_for(lambda: rate_at_least(20), 30, 0.05, "a CPU rate while the pod burns")
         pod = seen[-1]
         idle(burner)  # ...and an idle one's falls to nothing.
-        _until(lambda: not rate_at_least(5), "the CPU rate to fall once the pod idles")
+        wait_for(lambda: not rate_at_least(5), 30, 0.05, "the CPU rate to fall once the pod idles")
         if memory_read:
             assert 64 * MiB <= (pod.usage.memory_current or 0) < 256 * MiB
         if limited:
