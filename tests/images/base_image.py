@@ -29,6 +29,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from hardware.lab.firmware import STOCK_CONFIG_TXT
 from tests.images.fat_tools import need
 
 MIB = 1024 * 1024
@@ -39,55 +40,6 @@ TRIXIE_CMDLINE = ("console=serial0,115200 console=tty1 root=PARTUUID={disk_id}-0
                   "fsck.repair=yes rootwait resize\n")
 BOOKWORM_CMDLINE = ("console=serial0,115200 console=tty1 root=PARTUUID={disk_id}-02 rootfstype=ext4 "
                     "fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
-CONFIG_TXT = """# For more options and information see
-# http://rptl.io/configtxt
-# Some settings may impact device functionality. See link above for details
-
-# Uncomment some or all of these to enable the optional hardware interfaces
-#dtparam=i2c_arm=on
-#dtparam=i2s=on
-#dtparam=spi=on
-
-# Enable audio (loads snd_bcm2835)
-dtparam=audio=on
-
-# Automatically load overlays for detected cameras
-camera_auto_detect=1
-
-# Automatically load overlays for detected DSI displays
-display_auto_detect=1
-
-# Automatically load initramfs files, if found
-auto_initramfs=1
-
-# Enable DRM VC4 V3D driver
-dtoverlay=vc4-kms-v3d
-max_framebuffers=2
-
-# Don't have the firmware create an initial video= setting in cmdline.txt.
-# Use the kernel's default instead.
-disable_fw_kms_setup=1
-
-# Run in 64-bit mode
-arm_64bit=1
-
-# Disable compensation for displays with overscan
-disable_overscan=1
-
-# Run as fast as firmware / board allows
-arm_boost=1
-
-[cm4]
-# Enable host mode on the 2711 built-in XHCI USB controller.
-# This line should be removed if the legacy DWC2 controller is required
-# (e.g. for USB device mode) or if USB support is not required.
-otg_mode=1
-
-[cm5]
-dtoverlay=dwc2,dr_mode=host
-
-[all]
-"""
 TRIXIE_META_DATA = "dsmode: local\ninstance_id: rpios-image\n"
 TRIXIE_USER_DATA = """#cloud-config
 
@@ -145,7 +97,7 @@ def boot_blobs() -> dict[str, bytes]:
 def boot_files(style: str, disk_id: str = DISK_ID) -> dict[str, bytes]:
     """Every file of the boot partition of a `style` (trixie or bookworm) image."""
     files = boot_blobs()
-    files["config.txt"] = CONFIG_TXT.encode()
+    files["config.txt"] = STOCK_CONFIG_TXT.encode()  # the one copy of Pi OS's stock file
     if style == "trixie":
         files["cmdline.txt"] = TRIXIE_CMDLINE.format(disk_id=disk_id).encode()
         files["meta-data"] = TRIXIE_META_DATA.encode()
