@@ -36,6 +36,7 @@ from hardware.lab.imaging import seed_boards
 from hardware.lab.master_config import default_config
 from hardware.lab.state import ensure_key
 from provisioning.node_access import provisioning_key
+from tests.support.browser import follow
 from tests.support.lab import LabHandle, LabManager
 
 pytestmark = [pytest.mark.lab, pytest.mark.root, pytest.mark.slow]
@@ -130,13 +131,13 @@ def test_make_a_token_on_the_page_decode_its_qr_code_and_revoke_it(cluster: LabH
     url = cluster.status()["web"]["url"].rstrip("/")
     browser.get(url + "/login")
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.ID, "login").click()
+    follow(browser, browser.find_element(By.ID, "login"))
     browser.get(url + "/tokens")
     ttl = browser.find_element(By.ID, "ttl")
     ttl.clear()
     ttl.send_keys("30")
     browser.find_element(By.ID, "description").send_keys("for pi-5")
-    browser.find_element(By.ID, "make-token").click()
+    follow(browser, browser.find_element(By.ID, "make-token"))
     command = browser.find_element(By.ID, "join-command").text
     assert command.startswith("kubeadm join ") and "--discovery-token-ca-cert-hash sha256:" in command
     token_id = command.split("--token ")[1].split(".")[0]
@@ -150,8 +151,8 @@ def test_make_a_token_on_the_page_decode_its_qr_code_and_revoke_it(cluster: LabH
     browser.get(url + "/tokens")
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-token="{token_id}"]')
     assert "for pi-5" in row.text and ("29m" in row.text or "30m" in row.text)
-    row.find_element(By.LINK_TEXT, "Revoke").click()
-    browser.find_element(By.ID, "confirm").click()
+    follow(browser, row.find_element(By.LINK_TEXT, "Revoke"))
+    follow(browser, browser.find_element(By.ID, "confirm"))
     assert f"Token {token_id} revoked." in browser.find_element(By.TAG_NAME, "main").text
     assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-token="{token_id}"]')
     screenshot = os.environ.get("APPLIANCE_SCREENSHOT")  # the README's picture: the page with four Ready nodes

@@ -22,13 +22,11 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
-from selenium.webdriver.support.wait import WebDriverWait
 
 from foundation import registry
 from foundation.registry import LogStream
 from tests.appliance.master.daemon_net import HOSTILE, Master
+from tests.support.browser import follow
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.root
@@ -90,14 +88,6 @@ def log_in(driver: WebDriver, url: str, password: str) -> None:
     assert driver.current_url.endswith("/login?next=/")
     driver.find_element(By.ID, "password").send_keys(password)
     follow(driver, driver.find_element(By.ID, "login"))
-
-
-def follow(driver: WebDriver, element: WebElement) -> None:
-    """Click a link or button that loads a page, and wait until that page has replaced this one
-    (a click returns before the page it asks for has come)."""
-    old_page = driver.find_element(By.TAG_NAME, "html")
-    element.click()
-    WebDriverWait(driver, 30, poll_frequency=0.1).until(staleness_of(old_page))
 
 
 def decode_qr(driver: WebDriver, element_id: str, tmp_path: Path) -> str:
